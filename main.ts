@@ -1,0 +1,43 @@
+import { createApp } from "./routes/app.ts";
+import { ConfigError, parseConfig } from "./services/config.ts";
+import { openService } from "./services/service.ts";
+
+let config;
+try {
+  config = parseConfig(Deno.env.toObject());
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(err.message);
+  Deno.exit(2);
+}
+
+const service = await openService(config);
+await service.blobs.sweepTemporaries();
+const app = createApp({
+  config,
+  jobs: service.jobs,
+  images: service.images,
+  blobs: service.blobs,
+  onJobCreated: (id) => service.worker.notify(id),
+  healthy: service.healthy,
+});
+const server = Deno.serve({
+  port: config.port,
+  hostname: config.hostname,
+  onListen: ({ hostname, port }) => console.log(`listening on http://${hostname}:${port}`),
+}, app.fetch);
+service.worker.start();
+
+// Stop accepting requests, give downloads a few seconds, exit. Anything left
+// is still pending in KV and the next start's sweep resumes it.
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: shutting down`);
+  await server.shutdown();
+  await service.close();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
+Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));

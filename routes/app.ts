@@ -1,0 +1,40 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { secureHeaders } from "hono/secure-headers";
+import type { AppDeps } from "./deps.ts";
+import { mountDocs } from "./docs.ts";
+import { healthRouter } from "./health.ts";
+import { imageHandlers } from "./images.handlers.ts";
+import * as imageRoutes from "./images.routes.ts";
+import { jobHandlers } from "./jobs.handlers.ts";
+import * as jobRoutes from "./jobs.routes.ts";
+import { errorHandler, problemResponse, validationHook } from "./problem.ts";
+
+/**
+ * Builds the HTTP app. No side effects: it only uses what it is given, so
+ * tests build it on an in-memory KV and a temporary directory.
+ */
+export function createApp(deps: AppDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  // Images are meant to be embedded by other sites; image routes relax CORP themselves.
+  app.use(secureHeaders({ crossOriginResourcePolicy: false }));
+
+  const images = imageHandlers(deps);
+  const jobs = jobHandlers(deps);
+  app
+    .openapi(imageRoutes.submitImages, images.submitImages)
+    .openapi(imageRoutes.listImages, images.listImages)
+    .openapi(imageRoutes.getImageContent, images.getImageContent)
+    .openapi(imageRoutes.headImageContent, images.headImageContent)
+    .openapi(imageRoutes.getImageMetadata, images.getImageMetadata)
+    .openapi(jobRoutes.getJob, jobs.getJob)
+    .openapi(jobRoutes.listJobItems, jobs.listJobItems)
+    .route("/", healthRouter(deps));
+  mountDocs(app);
+  app.get("/", (c) => c.redirect("/docs"));
+
+  app.notFound((c) =>
+    problemResponse(c, 404, `Nothing is served at ${c.req.method} ${c.req.path}.`)
+  );
+  app.onError(errorHandler);
+  return app;
+}

@@ -1,0 +1,16 @@
+import type { BlobStore } from "../services/blobs/blob_store.ts";
+import type { Config } from "../services/config.ts";
+import type { ImagesRepo } from "../services/store/images_repo.ts";
+import type { JobsRepo } from "../services/store/jobs_repo.ts";
+
+/** What the HTTP layer needs, built by the caller so tests can pass their own. */
+export interface AppDeps {
+  config: Config;
+  jobs: JobsRepo;
+  images: ImagesRepo;
+  blobs: BlobStore;
+  /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
+  onJobCreated?: (jobId: string) => void;
+  /** Answers the health check: true when storage and KV respond. */
+  healthy?: () => Promise<boolean>;
+}

@@ -1,0 +1,121 @@
+import { z } from "@hono/zod-openapi";
+import { FAILURE_REASON_DESCRIPTIONS, FAILURE_REASONS } from "../services/fetch/reasons.ts";
+
+export const MAX_URLS = 10_000;
+export const MAX_URL_LENGTH = 8192;
+
+const EXAMPLE_URL = "https://images.example.com/cats/42.jpg";
+
+function isHttpUrl(s: string): boolean {
+  if (!URL.canParse(s)) return false;
+  const { protocol } = new URL(s);
+  return protocol === "http:" || protocol === "https:";
+}
+
+export const ImageUrl = z.string()
+  .max(MAX_URL_LENGTH)
+  .refine(isHttpUrl, { message: "must be an absolute http or https URL" })
+  .openapi({ example: EXAMPLE_URL, description: "An absolute http(s) URL of at most 8 KiB." });
+
+const UrlList = z.array(ImageUrl).min(1).max(MAX_URLS);
+
+export const SubmitBody = z.strictObject({
+  urls: UrlList.optional().openapi({
+    description: "The image URLs. Repeats count once.",
+  }),
+  source_url: z.union([UrlList, ImageUrl]).optional().openapi({
+    description: "Accepted in place of `urls`, as sent to the service this one replaces.",
+  }),
+  refresh: z.boolean().optional().openapi({
+    description: "Download URLs again even when already stored.",
+  }),
+}).refine((b) => (b.urls === undefined) !== (b.source_url === undefined), {
+  message: "give exactly one of `urls` or `source_url`",
+  path: ["urls"],
+}).openapi("SubmitRequest", {
+  example: { urls: [EXAMPLE_URL, "https://cdn.example.org/a.png"] },
+});
+
+export type SubmitBody = z.infer<typeof SubmitBody>;
+
+const reasonDescription = Object.entries(FAILURE_REASON_DESCRIPTIONS)
+  .map(([k, v]) => `- \`${k}\`: ${v}`).join("\n");
+
+export const FailureReason = z.union([
+  z.enum(FAILURE_REASONS),
+  z.string().regex(/^http_\d{3}$/),
+]).openapi("FailureReason", {
+  description: `Why a URL failed. One of:\n${reasonDescription}`,
+  example: "http_404",
+});
+
+const Timestamp = z.string().openapi({
+  format: "date-time",
+  example: "2026-11-23T18:47:15.123Z",
+});
+
+export const Job = z.object({
+  id: z.string().openapi({ example: "01KAQ4Z3T7V6B6XG5N3W2R8M9C" }),
+  status: z.enum(["pending", "in-progress", "complete"]),
+  created: Timestamp,
+  finished: Timestamp.nullable(),
+  total: z.number().int(),
+  counts: z.object({
+    pending: z.number().int(),
+    complete: z.number().int(),
+    failed: z.number().int(),
+  }),
+}).openapi("Job");
+
+export const ItemStateQuery = z.enum(["pending", "complete", "failed"]);
+
+export const JobItem = z.object({
+  index: z.number().int().openapi({ description: "Position in the de-duplicated list." }),
+  url: z.string().openapi({ example: EXAMPLE_URL }),
+  state: ItemStateQuery,
+  attempts: z.number().int().openapi({ description: "Download attempts made." }),
+  reason: FailureReason.optional(),
+  detail: z.string().optional().openapi({ example: "origin answered 404 Not Found" }),
+}).openapi("JobItem");
+
+export const JobItemPage = z.object({
+  items: z.array(JobItem),
+  nextCursor: z.string().nullable(),
+}).openapi("JobItemPage");
+
+export const Image = z.object({
+  url: z.string().openapi({ example: EXAMPLE_URL }),
+  contentType: z.string().openapi({ example: "image/jpeg" }),
+  bytes: z.number().int().openapi({ example: 40213 }),
+  width: z.number().int().openapi({ example: 640 }),
+  height: z.number().int().openapi({ example: 480 }),
+  sha256: z.string().openapi({
+    example: "9f2c6a1e0d4b5c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e",
+  }),
+  storedAt: Timestamp,
+  contentUrl: z.string().openapi({
+    example: "/images/content?url=https%3A%2F%2Fimages.example.com%2Fcats%2F42.jpg",
+  }),
+}).openapi("Image");
+
+export const ImagePage = z.object({
+  items: z.array(Image),
+  nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page." }),
+}).openapi("ImagePage");
+
+export const Limit = (def: number, max: number) =>
+  z.coerce.number().int().min(1).max(max).default(def).openapi({
+    description: `Page size, 1 to ${max}.`,
+    example: def,
+  });
+
+export const Cursor = z.string().max(200).optional().openapi({
+  description: "The `nextCursor` of the previous page.",
+});
+
+export const UrlQuery = z.object({
+  url: z.string().min(1).max(MAX_URL_LENGTH).openapi({
+    description: "The image URL exactly as submitted.",
+    example: EXAMPLE_URL,
+  }),
+});

@@ -1,0 +1,55 @@
+import type { JobSnapshot } from "../services/store/jobs_repo.ts";
+import { apiState } from "../services/store/jobs_repo.ts";
+import type { ImageRecord, ItemRecord } from "../services/store/records.ts";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The public shape of a job. */
+export function jobView({ job, counts }: JobSnapshot) {
+  const done = counts.complete + counts.failed;
+  const status = job.finished !== null || done >= job.total
+    ? "complete" as const
+    : done > 0 || job.started !== null
+    ? "in-progress" as const
+    : "pending" as const;
+  return {
+    id: job.id,
+    status,
+    created: iso(job.created),
+    finished: job.finished === null ? null : iso(job.finished),
+    total: job.total,
+    counts,
+  };
+}
+
+/** The public shape of one URL of a job. */
+export function itemView(index: number, item: ItemRecord) {
+  const state = apiState(item.state);
+  return {
+    index,
+    url: item.url,
+    state,
+    attempts: item.attempts,
+    // A pending item that is waiting to retry shows why its last attempt failed.
+    ...(state !== "complete" && item.reason
+      ? { reason: item.reason, detail: item.detail ?? "" }
+      : {}),
+  };
+}
+
+/** The link that serves an image's bytes. */
+export const contentUrl = (url: string) => `/images/content?url=${encodeURIComponent(url)}`;
+
+/** The public shape of a stored image. */
+export function imageView(r: ImageRecord) {
+  return {
+    url: r.url,
+    contentType: r.contentType,
+    bytes: r.bytes,
+    width: r.width,
+    height: r.height,
+    sha256: r.sha256,
+    storedAt: iso(r.storedAt),
+    contentUrl: contentUrl(r.url),
+  };
+}

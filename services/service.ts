@@ -1,0 +1,73 @@
+import { DiskBlobStore } from "./blobs/disk_blob_store.ts";
+import type { Config } from "./config.ts";
+import { createFetcher, type Fetcher } from "./fetch/fetcher.ts";
+import { ImagesRepo } from "./store/images_repo.ts";
+import { JobsRepo } from "./store/jobs_repo.ts";
+import { keys } from "./store/kv_keys.ts";
+import { Worker } from "./worker/worker.ts";
+
+/** Everything the running service is made of, wired once from its configuration. */
+export interface Service {
+  config: Config;
+  kv: Deno.Kv;
+  blobs: DiskBlobStore;
+  jobs: JobsRepo;
+  images: ImagesRepo;
+  fetcher: Fetcher;
+  worker: Worker;
+  /** True when KV and blob storage answer. */
+  healthy(): Promise<boolean>;
+  /** Stops the worker (with the configured grace) and closes KV. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens KV and storage and builds the repos, fetcher and worker. Starts
+ * nothing: callers start the worker and the server when they are ready.
+ */
+export async function openService(config: Config): Promise<Service> {
+  await Deno.mkdir(config.dataDir, { recursive: true });
+  const kv = await Deno.openKv(config.kvPath);
+  const blobs = new DiskBlobStore(config.dataDir);
+  const useQueue = !config.kvIsRemote;
+  const k = keys();
+  const images = new ImagesRepo(kv, k);
+  const jobs = new JobsRepo(kv, k, images, useQueue);
+  const fetcher = createFetcher(config.fetch, { blobs });
+  const worker = new Worker({
+    kv,
+    jobs,
+    images,
+    fetcher,
+    useQueue,
+    concurrency: config.workerConcurrency,
+    perHostConcurrency: config.perHostConcurrency,
+    sweepIntervalMs: config.sweepIntervalMs,
+    leaseMs: config.leaseMs,
+    retries: config.retries,
+    retryBaseMs: config.retryBaseMs,
+    retryAfterCapMs: config.retryAfterCapMs,
+  });
+  let closed = false;
+  return {
+    config,
+    kv,
+    blobs,
+    jobs,
+    images,
+    fetcher,
+    worker,
+    async healthy() {
+      await kv.get(k.job("healthz"));
+      await Deno.stat(config.dataDir);
+      return true;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await worker.stop(config.shutdownGraceMs);
+      fetcher.close();
+      kv.close();
+    },
+  };
+}

@@ -1,0 +1,315 @@
+import type { FailureReason } from "../fetch/reasons.ts";
+import { commitInBatches, type Mutation } from "./kv_batch.ts";
+import type { CountedState, ItemIndexState, Keys } from "./kv_keys.ts";
+import type { ImagesRepo } from "./images_repo.ts";
+import { ulid, urlHash } from "./ids.ts";
+import { listPage } from "./page.ts";
+import type { ItemRecord, JobRecord } from "./records.ts";
+
+/** The message put on the KV queue: only a nudge, the job's KV state is the truth. */
+export interface JobMessage {
+  kind: "job";
+  jobId: string;
+}
+
+export interface JobCounts {
+  pending: number;
+  complete: number;
+  failed: number;
+}
+
+export interface JobSnapshot {
+  job: JobRecord;
+  counts: JobCounts;
+}
+
+/** A claimed item: the versionstamp proves the claim in later commits. */
+export interface Claim {
+  jobId: string;
+  index: number;
+  item: ItemRecord;
+  versionstamp: string;
+}
+
+export interface ItemPage {
+  items: { index: number; item: ItemRecord }[];
+  /** Item index to resume after, or null on the last page. */
+  last: number | null;
+}
+
+const apiState = (s: ItemRecord["state"]): ItemIndexState => s === "fetching" ? "pending" : s;
+
+/** Jobs and their items in KV. Free of HTTP; the worker and the routes both use it. */
+export class JobsRepo {
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly keys: Keys,
+    private readonly images: ImagesRepo,
+    private readonly useQueue: boolean,
+  ) {}
+
+  /**
+   * Records a job for already de-duplicated URLs. Items are written first and
+   * the job record last, in the commit that also enqueues the nudge: a crash
+   * before that commit leaves no visible job (and no 202 was sent).
+   */
+  async create(urls: string[], refresh: boolean): Promise<JobSnapshot> {
+    const id = ulid();
+    const created = Date.now();
+    const hashes = urls.map(urlHash);
+    const stored = refresh ? new Set<number>() : await this.images.whichExist(hashes);
+    const mutations: Mutation[] = [];
+    urls.forEach((url, index) => {
+      const done = stored.has(index);
+      const item: ItemRecord = {
+        url,
+        urlHash: hashes[index],
+        state: done ? "complete" : "pending",
+        attempts: 0,
+        ...(done ? { finishedAt: created } : {}),
+      };
+      mutations.push(
+        { type: "set", key: this.keys.item(id, index), value: item, size: url.length + 200 },
+        {
+          type: "set",
+          key: this.keys.itemByState(id, done ? "complete" : "pending", index),
+          value: null,
+          size: 80,
+        },
+      );
+    });
+    await commitInBatches(this.kv, mutations);
+
+    const allDone = stored.size === urls.length;
+    const job: JobRecord = {
+      id,
+      created,
+      total: urls.length,
+      refresh,
+      started: allDone ? created : null,
+      finished: allDone ? created : null,
+    };
+    const op = this.kv.atomic()
+      .check({ key: this.keys.job(id), versionstamp: null })
+      .set(this.keys.job(id), job)
+      .set(this.keys.jobCount(id, "complete"), new Deno.KvU64(BigInt(stored.size)))
+      .set(this.keys.jobCount(id, "failed"), new Deno.KvU64(0n));
+    if (!allDone) {
+      op.set(this.keys.activeJob(id), null);
+      if (this.useQueue) op.enqueue({ kind: "job", jobId: id } satisfies JobMessage);
+    }
+    const res = await op.commit();
+    if (!res.ok) throw new Error(`job id collision: ${id}`);
+    return {
+      job,
+      counts: { pending: urls.length - stored.size, complete: stored.size, failed: 0 },
+    };
+  }
+
+  async get(jobId: string): Promise<JobSnapshot | null> {
+    const [job, complete, failed] = await this.kv.getMany<[JobRecord, Deno.KvU64, Deno.KvU64]>([
+      this.keys.job(jobId),
+      this.keys.jobCount(jobId, "complete"),
+      this.keys.jobCount(jobId, "failed"),
+    ]);
+    if (!job.value) return null;
+    const c = Number(complete.value?.value ?? 0n);
+    const f = Number(failed.value?.value ?? 0n);
+    return {
+      job: job.value,
+      counts: { pending: job.value.total - c - f, complete: c, failed: f },
+    };
+  }
+
+  /** Pages through a job's items in submission order, optionally of one state. */
+  async listItems(
+    jobId: string,
+    opts: { state?: ItemIndexState; limit: number; after?: number },
+  ): Promise<ItemPage> {
+    if (!opts.state) {
+      const page = await listPage<ItemRecord>(
+        this.kv,
+        this.keys.itemsOf(jobId),
+        opts.limit,
+        opts.after,
+      );
+      return {
+        items: page.entries.map((e) => ({ index: e.key.at(-1) as number, item: e.value })),
+        last: page.last as number | null,
+      };
+    }
+    const prefix = this.keys.itemsByState(jobId, opts.state);
+    const page = await listPage<null>(this.kv, prefix, opts.limit, opts.after);
+    const indexes = page.entries.map((e) => e.key.at(-1) as number);
+    const records = await this.getItems(jobId, indexes);
+    const items: ItemPage["items"] = [];
+    indexes.forEach((index, i) => {
+      const item = records[i];
+      if (item) items.push({ index, item });
+    });
+    return { items, last: page.last as number | null };
+  }
+
+  async getItems(jobId: string, indexes: number[]): Promise<(ItemRecord | null)[]> {
+    const batches: Promise<Deno.KvEntryMaybe<ItemRecord>[]>[] = [];
+    for (let i = 0; i < indexes.length; i += 10) {
+      batches.push(
+        this.kv.getMany<ItemRecord[]>(
+          indexes.slice(i, i + 10).map((n) => this.keys.item(jobId, n)),
+        ),
+      );
+    }
+    return (await Promise.all(batches)).flat().map((e) => e.value);
+  }
+
+  /** Indexes of a job's items the API calls pending (waiting or being fetched), in order. */
+  async *pendingIndexes(jobId: string): AsyncIterable<number> {
+    for await (const e of this.kv.list({ prefix: this.keys.itemsByState(jobId, "pending") })) {
+      yield e.key.at(-1) as number;
+    }
+  }
+
+  async *activeJobIds(): AsyncIterable<string> {
+    for await (const e of this.kv.list({ prefix: this.keys.activeJobs() })) {
+      yield e.key.at(-1) as string;
+    }
+  }
+
+  /**
+   * Takes an item for this worker if it is pending and due, or if its lease
+   * has expired (its worker died). Null when someone else has it or it is done.
+   */
+  async claim(
+    jobId: string,
+    index: number,
+    owner: string,
+    leaseMs: number,
+    now = Date.now(),
+  ): Promise<Claim | null> {
+    const entry = await this.kv.get<ItemRecord>(this.keys.item(jobId, index));
+    const item = entry.value;
+    if (!item || !isClaimable(item, now)) return null;
+    const next: ItemRecord = {
+      ...item,
+      state: "fetching",
+      leaseOwner: owner,
+      leaseUntil: now + leaseMs,
+      notBefore: undefined,
+    };
+    const res = await this.kv.atomic()
+      .check(entry)
+      .set(entry.key, next)
+      .commit();
+    return res.ok ? { jobId, index, item: next, versionstamp: res.versionstamp } : null;
+  }
+
+  /** Extends a claim's lease; false when the claim was lost. */
+  async renew(claim: Claim, leaseMs: number, patch: Partial<ItemRecord> = {}): Promise<boolean> {
+    const next: ItemRecord = { ...claim.item, ...patch, leaseUntil: Date.now() + leaseMs };
+    const key = this.keys.item(claim.jobId, claim.index);
+    const res = await this.kv.atomic()
+      .check({ key, versionstamp: claim.versionstamp })
+      .set(key, next)
+      .commit();
+    if (!res.ok) return false;
+    claim.item = next;
+    claim.versionstamp = res.versionstamp;
+    return true;
+  }
+
+  /** Puts a claimed item back to pending, due at `notBefore`. */
+  async release(
+    claim: Claim,
+    notBefore: number,
+    patch: Partial<ItemRecord> = {},
+  ): Promise<boolean> {
+    const next: ItemRecord = {
+      ...claim.item,
+      ...patch,
+      state: "pending",
+      leaseOwner: undefined,
+      leaseUntil: undefined,
+      notBefore,
+    };
+    const key = this.keys.item(claim.jobId, claim.index);
+    const res = await this.kv.atomic()
+      .check({ key, versionstamp: claim.versionstamp })
+      .set(key, next)
+      .commit();
+    return res.ok;
+  }
+
+  /**
+   * Moves a claimed item to its final state, its index entry and its job's
+   * counter in one commit. False when the claim was lost.
+   */
+  async finish(
+    claim: Claim,
+    outcome: { state: CountedState; reason?: FailureReason; detail?: string; attempts: number },
+  ): Promise<boolean> {
+    const { jobId, index } = claim;
+    const next: ItemRecord = {
+      url: claim.item.url,
+      urlHash: claim.item.urlHash,
+      state: outcome.state,
+      attempts: outcome.attempts,
+      finishedAt: Date.now(),
+      ...(outcome.reason ? { reason: outcome.reason, detail: outcome.detail } : {}),
+    };
+    const key = this.keys.item(jobId, index);
+    const res = await this.kv.atomic()
+      .check({ key, versionstamp: claim.versionstamp })
+      .set(key, next)
+      .delete(this.keys.itemByState(jobId, "pending", index))
+      .set(this.keys.itemByState(jobId, outcome.state, index), null)
+      .sum(this.keys.jobCount(jobId, outcome.state), 1n)
+      .commit();
+    return res.ok;
+  }
+
+  /** Records that work on the job began (once; losing the race is fine). */
+  async markStarted(job: JobRecord): Promise<void> {
+    if (job.started !== null) return;
+    const entry = await this.kv.get<JobRecord>(this.keys.job(job.id));
+    if (!entry.value || entry.value.started !== null) return;
+    await this.kv.atomic().check(entry).set(entry.key, { ...entry.value, started: Date.now() })
+      .commit();
+  }
+
+  /** Stamps `finished` and retires the job from the active set once every item is done. */
+  async finalizeIfDone(jobId: string): Promise<boolean> {
+    const snap = await this.get(jobId);
+    if (!snap) return true;
+    if (snap.counts.pending > 0) return false;
+    if (snap.job.finished !== null) {
+      await this.kv.delete(this.keys.activeJob(jobId));
+      return true;
+    }
+    const key = this.keys.job(jobId);
+    const entry = await this.kv.get<JobRecord>(key);
+    if (!entry.value || entry.value.finished !== null) return true;
+    await this.kv.atomic()
+      .check(entry)
+      .set(key, {
+        ...entry.value,
+        finished: Date.now(),
+        started: entry.value.started ?? Date.now(),
+      })
+      .delete(this.keys.activeJob(jobId))
+      .commit();
+    return true;
+  }
+
+  async getJob(jobId: string): Promise<JobRecord | null> {
+    return (await this.kv.get<JobRecord>(this.keys.job(jobId))).value;
+  }
+}
+
+/** Whether a worker may take the item now. */
+export function isClaimable(item: ItemRecord, now: number): boolean {
+  if (item.state === "pending") return (item.notBefore ?? 0) <= now;
+  if (item.state === "fetching") return (item.leaseUntil ?? 0) < now;
+  return false;
+}
+
+export { apiState };

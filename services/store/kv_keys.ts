@@ -1,0 +1,51 @@
+/**
+ * Every Deno KV key the service uses, in one place so the layout reads at a
+ * glance. All keys start with a namespace (only "default" for now; per-API-key
+ * namespaces come later). URLs are keyed by their SHA-256 because a URL may be
+ * longer than KV's 2 KiB key limit.
+ *
+ *   [ns, "jobs", jobId]                              -> JobRecord
+ *   [ns, "job_counts", jobId, "complete"|"failed"]   -> Deno.KvU64 (only grows)
+ *   [ns, "job_items", jobId, index]                  -> ItemRecord
+ *   [ns, "job_items_by_state", jobId, state, index]  -> null (pending|complete|failed)
+ *   [ns, "active_jobs", jobId]                       -> null while a job has work left
+ *   [ns, "images", urlHash]                          -> ImageRecord
+ *   [ns, "images_by_seq", seq]                       -> ImageRecord (same commit as above)
+ *   [ns, "url_leases", urlHash]                      -> UrlLease (one download per URL at a time)
+ *   [ns, "url_failures", urlHash]                    -> UrlFailure (expires)
+ */
+
+export type ItemIndexState = "pending" | "complete" | "failed";
+export type CountedState = "complete" | "failed";
+
+export const DEFAULT_NAMESPACE = "default";
+
+export function keys(ns: string = DEFAULT_NAMESPACE) {
+  return {
+    job: (jobId: string) => [ns, "jobs", jobId],
+    jobCount: (jobId: string, state: CountedState) => [ns, "job_counts", jobId, state],
+    item: (jobId: string, index: number) => [ns, "job_items", jobId, index],
+    itemsOf: (jobId: string) => [ns, "job_items", jobId],
+    itemByState: (jobId: string, state: ItemIndexState, index: number) => [
+      ns,
+      "job_items_by_state",
+      jobId,
+      state,
+      index,
+    ],
+    itemsByState: (
+      jobId: string,
+      state: ItemIndexState,
+    ) => [ns, "job_items_by_state", jobId, state],
+    activeJob: (jobId: string) => [ns, "active_jobs", jobId],
+    activeJobs: () => [ns, "active_jobs"],
+    image: (urlHash: string) => [ns, "images", urlHash],
+    images: () => [ns, "images"],
+    imageBySeq: (seq: string) => [ns, "images_by_seq", seq],
+    imagesBySeq: () => [ns, "images_by_seq"],
+    urlLease: (urlHash: string) => [ns, "url_leases", urlHash],
+    urlFailure: (urlHash: string) => [ns, "url_failures", urlHash],
+  } satisfies Record<string, (...args: never[]) => Deno.KvKey>;
+}
+
+export type Keys = ReturnType<typeof keys>;

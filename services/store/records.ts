@@ -1,0 +1,62 @@
+import type { FailureReason } from "../fetch/reasons.ts";
+import type { ImageFormat } from "../image/types.ts";
+
+/** A submitted batch. Counts live in separate counter keys so workers never contend on this record. */
+export interface JobRecord {
+  id: string;
+  /** Epoch milliseconds. */
+  created: number;
+  total: number;
+  refresh: boolean;
+  /** Set when the first URL of the job is claimed. */
+  started: number | null;
+  finished: number | null;
+}
+
+/** `fetching` is `pending` with a lease: the API shows both as pending. */
+export type ItemState = "pending" | "fetching" | "complete" | "failed";
+
+/** One URL of one job. */
+export interface ItemRecord {
+  url: string;
+  urlHash: string;
+  state: ItemState;
+  /** Download attempts made so far (0 when the URL was already stored). */
+  attempts: number;
+  reason?: FailureReason;
+  detail?: string;
+  leaseOwner?: string;
+  leaseUntil?: number;
+  /** A retry or a wait for another job's download of the same URL: not before this time. */
+  notBefore?: number;
+  finishedAt?: number;
+}
+
+/** The index entry of a stored image, keyed by the hash of its URL. */
+export interface ImageRecord {
+  url: string;
+  sha256: string;
+  bytes: number;
+  format: ImageFormat;
+  contentType: string;
+  width: number;
+  height: number;
+  /** Epoch milliseconds of the latest successful download. */
+  storedAt: number;
+  /** ULID of the first time this URL was stored: its place in listings. */
+  seq: string;
+}
+
+/** Held by the one worker downloading a URL, so two jobs naming it download it once. */
+export interface UrlLease {
+  owner: string;
+  until: number;
+}
+
+/** The last failed download of a URL, so jobs waiting on it fail the same way. */
+export interface UrlFailure {
+  reason: FailureReason;
+  detail: string;
+  at: number;
+  attempts: number;
+}

@@ -1,0 +1,100 @@
+type Task = () => Promise<void>;
+
+interface HostQueue {
+  tasks: Task[];
+  running: number;
+  ready: boolean;
+}
+
+/**
+ * Runs tasks with at most `globalLimit` at once and at most `perHostLimit`
+ * per host, taking hosts in turn so one busy host cannot hold the others
+ * back. Purely in memory: what it holds is re-derivable from KV.
+ */
+export class Scheduler {
+  readonly #hosts = new Map<string, HostQueue>();
+  readonly #ready: string[] = [];
+  #running = 0;
+  #queued = 0;
+  #waiters: (() => void)[] = [];
+
+  constructor(private readonly globalLimit: number, private readonly perHostLimit: number) {}
+
+  get running(): number {
+    return this.#running;
+  }
+
+  get queued(): number {
+    return this.#queued;
+  }
+
+  submit(host: string, task: Task): void {
+    let q = this.#hosts.get(host);
+    if (!q) {
+      q = { tasks: [], running: 0, ready: false };
+      this.#hosts.set(host, q);
+    }
+    q.tasks.push(task);
+    this.#queued++;
+    this.#markReady(host, q);
+    this.#dispatch();
+  }
+
+  /** Resolves once fewer than `max` tasks wait, so producers do not outrun the pool. */
+  async whenRoom(max: number): Promise<void> {
+    while (this.#queued >= max) await this.#changed();
+  }
+
+  /** Resolves when nothing runs or waits. */
+  async idle(): Promise<void> {
+    while (this.#running > 0 || this.#queued > 0) await this.#changed();
+  }
+
+  /** Forgets tasks not yet started (on shutdown); their items stay pending in KV. */
+  dropQueued(): void {
+    for (const q of this.#hosts.values()) {
+      this.#queued -= q.tasks.length;
+      q.tasks = [];
+    }
+    this.#notify();
+  }
+
+  #changed(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #notify() {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  #markReady(host: string, q: HostQueue) {
+    if (!q.ready && q.tasks.length > 0 && q.running < this.perHostLimit) {
+      q.ready = true;
+      this.#ready.push(host);
+    }
+  }
+
+  #dispatch() {
+    while (this.#running < this.globalLimit && this.#ready.length > 0) {
+      const host = this.#ready.shift()!;
+      const q = this.#hosts.get(host)!;
+      q.ready = false;
+      const task = q.tasks.shift();
+      if (!task) continue;
+      this.#queued--;
+      this.#running++;
+      q.running++;
+      this.#markReady(host, q);
+      task().catch(() => {}).finally(() => {
+        this.#running--;
+        q.running--;
+        if (q.running === 0 && q.tasks.length === 0) this.#hosts.delete(host);
+        else this.#markReady(host, q);
+        this.#dispatch();
+        this.#notify();
+      });
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import { hostKey } from "../fetch/fetcher.ts";
+import type { JobMessage, JobsRepo } from "../store/jobs_repo.ts";
+import { isClaimable } from "../store/jobs_repo.ts";
+import type { ItemContext } from "./process_item.ts";
+import { processItem } from "./process_item.ts";
+import { Scheduler } from "./scheduler.ts";
+
+export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
+  kv: Deno.Kv;
+  concurrency: number;
+  perHostConcurrency: number;
+  sweepIntervalMs: number;
+  /** False where the KV has no queue (KV Connect, Deploy): the sweep drives everything. */
+  useQueue: boolean;
+  owner?: string;
+}
+
+/** Longest pause between two passes over a job's pending items. */
+const MAX_PASS_PAUSE_MS = 500;
+
+/**
+ * Downloads the pending items of active jobs. A queue message or a local
+ * notification starts a pump for a job; the sweep starts pumps for every
+ * active job nobody here is pumping, which is how work resumes after a crash
+ * and how it runs where KV has no queue.
+ */
+export class Worker {
+  readonly #opts: WorkerOptions;
+  readonly #ctx: ItemContext;
+  readonly #scheduler: Scheduler;
+  readonly #pumps = new Map<string, Promise<void>>();
+  readonly #inFlight = new Set<string>();
+  readonly #abort = new AbortController();
+  #sweepTimer: number | undefined;
+  #stopping = false;
+
+  constructor(opts: WorkerOptions) {
+    this.#opts = opts;
+    this.#ctx = {
+      ...opts,
+      owner: opts.owner ?? `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
+      signal: this.#abort.signal,
+    };
+    this.#scheduler = new Scheduler(opts.concurrency, opts.perHostConcurrency);
+  }
+
+  get jobs(): JobsRepo {
+    return this.#opts.jobs;
+  }
+
+  start(): void {
+    if (this.#opts.useQueue) {
+      this.#opts.kv.listenQueue((msg: unknown) => {
+        const m = msg as Partial<JobMessage> | null;
+        if (m?.kind === "job" && typeof m.jobId === "string") this.notify(m.jobId);
+      }).catch(() => {});
+    }
+    const sweep = () => {
+      this.sweep().catch((err) => console.error(`sweep: ${(err as Error).message}`));
+    };
+    sweep();
+    this.#sweepTimer = setInterval(sweep, this.#opts.sweepIntervalMs);
+  }
+
+  /** Starts pumping a job unless this process already is. Returns at once. */
+  notify(jobId: string): void {
+    if (this.#stopping || this.#pumps.has(jobId)) return;
+    const pump = this.#pump(jobId)
+      .catch((err) => console.error(`job ${jobId}: ${(err as Error).message}`))
+      .finally(() => this.#pumps.delete(jobId));
+    this.#pumps.set(jobId, pump);
+  }
+
+  /** One sweep: makes sure every active job is being pumped here. */
+  async sweep(): Promise<void> {
+    for await (const jobId of this.#opts.jobs.activeJobIds()) {
+      if (this.#stopping) return;
+      this.notify(jobId);
+    }
+  }
+
+  /** Resolves when no job is being pumped and no download runs (tests use this). */
+  async idle(): Promise<void> {
+    while (this.#pumps.size > 0) await Promise.all(this.#pumps.values());
+    await this.#scheduler.idle();
+  }
+
+  /**
+   * Stops taking work, gives downloads in flight `graceMs` to finish, then
+   * aborts the rest: their items go back to pending for the next sweep.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#sweepTimer);
+    this.#scheduler.dropQueued();
+    let timer: number | undefined;
+    const graceOver = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
+    await Promise.race([this.#scheduler.idle(), graceOver]);
+    this.#abort.abort();
+    await this.#scheduler.idle();
+    await Promise.all(this.#pumps.values());
+    clearTimeout(timer);
+  }
+
+  async #pump(jobId: string): Promise<void> {
+    const { jobs } = this.#opts;
+    const job = await jobs.getJob(jobId);
+    if (!job) return;
+    while (!this.#stopping) {
+      let pending = 0;
+      let nextDue = Infinity;
+      for await (const index of jobs.pendingIndexes(jobId)) {
+        if (this.#stopping) return;
+        pending++;
+        const key = `${jobId}/${index}`;
+        if (this.#inFlight.has(key)) continue;
+        const [item] = await jobs.getItems(jobId, [index]);
+        if (!item) continue;
+        const now = Date.now();
+        if (!isClaimable(item, now)) {
+          nextDue = Math.min(nextDue, item.notBefore ?? item.leaseUntil ?? now);
+          continue;
+        }
+        await this.#scheduler.whenRoom(this.#opts.concurrency * 4);
+        if (this.#stopping) return;
+        this.#inFlight.add(key);
+        this.#scheduler.submit(hostKey(item.url), async () => {
+          try {
+            await processItem(this.#ctx, job, index);
+          } finally {
+            this.#inFlight.delete(key);
+          }
+        });
+      }
+      if (pending === 0) {
+        await jobs.finalizeIfDone(jobId);
+        return;
+      }
+      const pause = Math.min(Math.max(nextDue - Date.now(), 20), MAX_PASS_PAUSE_MS);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}

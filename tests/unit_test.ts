@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { parseRange } from "../routes/range.ts";
+import { ConfigError, parseConfig } from "../services/config.ts";
+import { isUlid, ulid } from "../services/store/ids.ts";
+import { decodeCursor, encodeCursor } from "../services/store/page.ts";
+import { CsvError, parseCsvUrls, parseLines, uniqueUrls } from "../services/url_list.ts";
+import { Scheduler } from "../services/worker/scheduler.ts";
+
+Deno.test("parseRange() reads single ranges and ignores what it does not serve", () => {
+  assert.deepEqual(parseRange("bytes=0-9", 100), { start: 0, end: 9 });
+  assert.deepEqual(parseRange("bytes=90-", 100), { start: 90, end: 99 });
+  assert.deepEqual(parseRange("bytes=90-500", 100), { start: 90, end: 99 });
+  assert.deepEqual(parseRange("bytes=-10", 100), { start: 90, end: 99 });
+  assert.deepEqual(parseRange("bytes=-500", 100), { start: 0, end: 99 });
+  assert.equal(parseRange("bytes=100-", 100), "unsatisfiable");
+  assert.equal(parseRange("bytes=-0", 100), "unsatisfiable");
+  assert.equal(parseRange("bytes=5-1", 100), null);
+  assert.equal(parseRange("bytes=0-1,5-6", 100), null);
+  assert.equal(parseRange("items=0-1", 100), null);
+  assert.equal(parseRange(undefined, 100), null);
+});
+
+Deno.test("parseConfig() applies defaults and rejects bad values with readable lines", () => {
+  const c = parseConfig({});
+  assert.equal(c.port, 8000);
+  assert.equal(c.hostname, "127.0.0.1");
+  assert.equal(c.kvPath, "./data/kv.sqlite3");
+  assert.equal(c.workerConcurrency, 32);
+  assert.equal(c.fetch.maxImageBytes, 50 * 1024 * 1024);
+  assert.equal(c.fetch.totalTimeoutMs, 30_000);
+  assert.equal(c.fetch.policy.allowPrivateNetworks, false);
+  assert.equal(c.kvIsRemote, false);
+  assert.equal(parseConfig({ KV_PATH: "https://kv.example.com/db" }).kvIsRemote, true);
+  assert.equal(parseConfig({ DATA_DIR: "/srv/x/" }).kvPath, "/srv/x/kv.sqlite3");
+  assert.equal(parseConfig({ PORT: "" }).port, 8000, "empty means unset");
+  assert.throws(
+    () => parseConfig({ PORT: "eighty" }),
+    (e: Error) => e instanceof ConfigError && /PORT/.test(e.message),
+  );
+  assert.throws(() => parseConfig({ WORKER_CONCURRENCY: "0" }), /WORKER_CONCURRENCY/);
+  assert.throws(() => parseConfig({ ALLOW_PRIVATE_NETWORKS: "maybe" }), /ALLOW_PRIVATE_NETWORKS/);
+  assert.throws(() => parseConfig({ FETCH_ALLOW_HOSTS: "300.1.1.1/99" }), /FETCH_ALLOW_HOSTS/);
+});
+
+Deno.test("ulid() is monotonic within a millisecond and well-formed", () => {
+  const ids = Array.from({ length: 1000 }, () => ulid(1_700_000_000_000));
+  assert.ok(ids.every(isUlid));
+  assert.deepEqual([...ids].sort(), ids);
+  assert.equal(new Set(ids).size, ids.length);
+  assert.ok(ulid(1_700_000_000_001) > ids.at(-1)!);
+});
+
+Deno.test("cursors round-trip and foreign cursors are refused", () => {
+  assert.equal(
+    decodeCursor(encodeCursor("01KAQ4Z3T7V6B6XG5N3W2R8M9C")!),
+    "01KAQ4Z3T7V6B6XG5N3W2R8M9C",
+  );
+  assert.equal(decodeCursor(encodeCursor(42)!), 42);
+  assert.equal(encodeCursor(null), null);
+  assert.equal(decodeCursor("bogus"), undefined);
+  assert.equal(decodeCursor(btoa("{}")), undefined);
+});
+
+Deno.test("URL lists: lines skip blanks and comments, CSV picks the url column, repeats count once", () => {
+  assert.deepEqual(parseLines("a\r\n\n# c\n b \n"), ["a", "b"]);
+  assert.deepEqual(parseCsvUrls("x\ny\n"), ["x", "y"]);
+  assert.deepEqual(parseCsvUrls('name,source_url\n"q ""x""",u1\nb,u2'), ["u1", "u2"]);
+  assert.deepEqual(parseCsvUrls(""), []);
+  assert.throws(() => parseCsvUrls('"open'), CsvError);
+  assert.deepEqual(uniqueUrls(["b", "a", "b", "c", "a"]), ["b", "a", "c"]);
+});
+
+Deno.test("Scheduler never exceeds its global or per-host limits and serves hosts in turn", async () => {
+  const s = new Scheduler(4, 2);
+  const running = new Map<string, number>();
+  let peak = 0;
+  const peakPerHost = new Map<string, number>();
+  const order: string[] = [];
+  const task = (host: string) => async () => {
+    running.set(host, (running.get(host) ?? 0) + 1);
+    const total = [...running.values()].reduce((a, b) => a + b, 0);
+    peak = Math.max(peak, total);
+    peakPerHost.set(host, Math.max(peakPerHost.get(host) ?? 0, running.get(host)!));
+    order.push(host);
+    await new Promise((r) => setTimeout(r, 5));
+    running.set(host, running.get(host)! - 1);
+  };
+  for (let i = 0; i < 20; i++) s.submit("slow", task("slow"));
+  for (let i = 0; i < 5; i++) s.submit("fast", task("fast"));
+  await s.idle();
+  assert.equal(peak, 4);
+  assert.equal(peakPerHost.get("slow"), 2);
+  assert.equal(peakPerHost.get("fast"), 2);
+  // The host queued second starts long before the first host's backlog is done.
+  assert.ok(order.indexOf("fast") < 4, `fast started at ${order.indexOf("fast")}`);
+  assert.equal(order.length, 25);
+});
