@@ -30,7 +30,7 @@ export const FAILURE_REASON_DESCRIPTIONS: Record<FixedFailureReason | "http_<sta
   too_many_redirects: "More than 5 redirects, or a redirect loop.",
   truncated: "The body ended before its Content-Length or the connection was reset mid-body.",
   not_an_image: "The bytes are not a recognised image format.",
-  unsupported_format: "An image format the service refuses (SVG, which can carry scripts).",
+  unsupported_format: "A format the service refuses: SVG (it can carry scripts), HEIC/HEIF.",
   too_large: "The body exceeded MAX_IMAGE_BYTES.",
   too_many_pixels: "Width times height exceeds MAX_IMAGE_PIXELS.",
   storage_error: "The bytes could not be written to storage.",
