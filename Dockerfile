@@ -24,7 +24,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["deno", "eval", "const r = await fetch('http://127.0.0.1:8000/healthz'); Deno.exit(r.ok ? 0 : 1)"]
 
 # Explicit permissions rather than -A: network, the data volume, the app's own
-# files (Scalar's bundle in node_modules), environment, and host/pid for the
-# worker's lease owner name.
+# files (Scalar's bundle in node_modules) and the environment.
 CMD ["deno", "run", "--allow-net", "--allow-read=/app,/data", "--allow-write=/data", \
-     "--allow-env", "--allow-sys=hostname", "main.ts"]
+     "--allow-env", "main.ts"]

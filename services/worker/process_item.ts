@@ -29,33 +29,33 @@ export interface ItemContext {
 export async function processItem(ctx: ItemContext, job: JobRecord, index: number): Promise<void> {
   const claim = await ctx.jobs.claim(job.id, index, ctx.owner, ctx.leaseMs);
   if (!claim) return;
-  if (job.started === null) await ctx.jobs.markStarted(job);
+  if (job.started === null) {
+    await ctx.jobs.markStarted(job);
+    job.started = Date.now(); // the pump's copy: later items skip the KV read
+  }
   const { urlHash, url } = claim.item;
+  // The URL lease belongs to this claim, not to the process: another job's
+  // item in this same worker must wait for the download too.
+  const holder = `${ctx.owner}/${job.id}/${index}`;
 
-  const image = await ctx.images.get(urlHash);
-  if (image && (!job.refresh || image.storedAt >= job.created)) {
-    return finish(ctx, claim, { state: "complete", attempts: claim.item.attempts });
-  }
-  const failure = await ctx.images.lastFailure(urlHash);
-  if (failure && failure.at >= job.created) {
-    return finish(ctx, claim, {
-      state: "failed",
-      reason: failure.reason,
-      detail: failure.detail,
-      attempts: claim.item.attempts,
-    });
-  }
-  if (!await ctx.images.acquireLease(urlHash, ctx.owner, ctx.leaseMs)) {
+  if (await settleFromEarlierDownload(ctx, job, claim)) return;
+  if (!await ctx.images.acquireLease(urlHash, holder, ctx.leaseMs)) {
     await ctx.jobs.release(claim, Date.now() + WAIT_FOR_OTHER_DOWNLOAD_MS);
+    return;
+  }
+  // Look again now that we hold the lease: the previous holder may have
+  // finished between the first look and taking the lease.
+  if (await settleFromEarlierDownload(ctx, job, claim)) {
+    await ctx.images.releaseLease(urlHash, holder);
     return;
   }
 
   const attempts = claim.item.attempts + 1;
   if (!await ctx.jobs.renew(claim, ctx.leaseMs, { attempts })) {
-    await ctx.images.releaseLease(urlHash, ctx.owner);
+    await ctx.images.releaseLease(urlHash, holder);
     return;
   }
-  const heartbeat = keepLeases(ctx, claim);
+  const heartbeat = keepLeases(ctx, claim, holder);
   try {
     const result = await ctx.fetcher.attempt(url, ctx.signal);
     await heartbeat.stop();
@@ -79,12 +79,12 @@ export async function processItem(ctx: ItemContext, job: JobRecord, index: numbe
       return await finish(ctx, claim, { state: "complete", attempts });
     }
     if (ctx.signal.aborted) {
-      await ctx.images.releaseLease(urlHash, ctx.owner);
+      await ctx.images.releaseLease(urlHash, holder);
       await ctx.jobs.release(claim, Date.now(), { attempts: attempts - 1 });
       return;
     }
     if (result.transient && attempts <= ctx.retries) {
-      await ctx.images.releaseLease(urlHash, ctx.owner);
+      await ctx.images.releaseLease(urlHash, holder);
       const delay = retryDelayMs(attempts, result, {
         baseMs: ctx.retryBaseMs,
         capMs: Math.max(ctx.retryBaseMs * 16, ctx.retryAfterCapMs),
@@ -97,7 +97,7 @@ export async function processItem(ctx: ItemContext, job: JobRecord, index: numbe
       });
       return;
     }
-    await ctx.images.recordFailure(urlHash, ctx.owner, {
+    await ctx.images.recordFailure(urlHash, holder, {
       reason: result.reason,
       detail: result.detail,
       attempts,
@@ -111,23 +111,56 @@ export async function processItem(ctx: ItemContext, job: JobRecord, index: numbe
   } catch (err) {
     // Storage or KV trouble: the claim's lease runs out and the sweep retries it.
     console.error(`worker: ${url}: ${(err as Error).message}`);
-    await ctx.images.releaseLease(urlHash, ctx.owner).catch(() => {});
+    await ctx.images.releaseLease(urlHash, holder).catch(() => {});
   } finally {
     await heartbeat.stop();
   }
 }
 
 /**
+ * Completes or fails the item from a download made for another job: the URL
+ * is stored (and this job did not ask for a refresh, or it was stored after
+ * the job was created), or its download failed after the job was created.
+ */
+async function settleFromEarlierDownload(
+  ctx: ItemContext,
+  job: JobRecord,
+  claim: Claim,
+): Promise<boolean> {
+  const { urlHash } = claim.item;
+  const image = await ctx.images.get(urlHash);
+  if (image && (!job.refresh || image.storedAt >= job.created)) {
+    await finish(ctx, claim, { state: "complete", attempts: claim.item.attempts });
+    return true;
+  }
+  const failure = await ctx.images.lastFailure(urlHash);
+  if (failure && failure.at >= job.created) {
+    await finish(ctx, claim, {
+      state: "failed",
+      reason: failure.reason,
+      detail: failure.detail,
+      attempts: claim.item.attempts,
+    });
+    return true;
+  }
+  return false;
+}
+
+/**
  * Renews the item's and the URL's leases while a download runs, one renewal
  * at a time, so that a later commit checks the latest versionstamp.
  */
-function keepLeases(ctx: ItemContext, claim: Claim): { stop(): Promise<unknown> } {
+function keepLeases(
+  ctx: ItemContext,
+  claim: Claim,
+  holder: string,
+): { stop(): Promise<unknown> } {
   let last: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     last = last.then(() =>
       Promise.all([
         ctx.jobs.renew(claim, ctx.leaseMs),
-        ctx.images.acquireLease(claim.item.urlHash, ctx.owner, ctx.leaseMs),
+        ctx.images.acquireLease(claim.item.urlHash, holder, ctx.leaseMs),
       ])
     ).catch(() => {});
   }, Math.max(250, Math.floor(ctx.leaseMs / 3)));

@@ -30,15 +30,17 @@ export class Worker {
   readonly #scheduler: Scheduler;
   readonly #pumps = new Map<string, Promise<void>>();
   readonly #inFlight = new Set<string>();
+  /** Wakes a job's pump from its pause between passes. */
+  readonly #wakers = new Map<string, () => void>();
   readonly #abort = new AbortController();
-  #sweepTimer: number | undefined;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
 
   constructor(opts: WorkerOptions) {
     this.#opts = opts;
     this.#ctx = {
       ...opts,
-      owner: opts.owner ?? `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
+      owner: opts.owner ?? `${Deno.pid}:${crypto.randomUUID()}`,
       signal: this.#abort.signal,
     };
     this.#scheduler = new Scheduler(opts.concurrency, opts.perHostConcurrency);
@@ -92,8 +94,9 @@ export class Worker {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#sweepTimer);
+    for (const wake of this.#wakers.values()) wake();
     this.#scheduler.dropQueued();
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const graceOver = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
     await Promise.race([this.#scheduler.idle(), graceOver]);
     this.#abort.abort();
@@ -129,6 +132,7 @@ export class Worker {
             await processItem(this.#ctx, job, index);
           } finally {
             this.#inFlight.delete(key);
+            this.#wakers.get(jobId)?.();
           }
         });
       }
@@ -136,8 +140,17 @@ export class Worker {
         await jobs.finalizeIfDone(jobId);
         return;
       }
+      // Look again when one of this job's downloads ends or a retry falls due.
       const pause = Math.min(Math.max(nextDue - Date.now(), 20), MAX_PASS_PAUSE_MS);
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, pause);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wakers.set(jobId, done);
+      });
+      this.#wakers.delete(jobId);
     }
   }
 }

@@ -16,7 +16,7 @@ export interface TestService {
  */
 export async function startTestService(
   env: Record<string, string> = {},
-  opts: { startWorker?: boolean } = {},
+  opts: { startWorker?: boolean; notifyWorker?: boolean; withoutQueue?: boolean } = {},
 ): Promise<TestService> {
   const dataDir = await Deno.makeTempDir({ prefix: "image-ingest-test-" });
   const config = parseConfig({
@@ -27,13 +27,17 @@ export async function startTestService(
     FETCH_RETRY_BASE_MS: "50",
     ...env,
   });
+  // Pretend the KV is remote: no queue, so only the sweep can start work.
+  if (opts.withoutQueue) config.kvIsRemote = true;
   const service = await openService(config);
   const app = createApp({
     config,
     jobs: service.jobs,
     images: service.images,
     blobs: service.blobs,
-    onJobCreated: opts.startWorker === false ? undefined : (id) => service.worker.notify(id),
+    onJobCreated: opts.startWorker === false || opts.notifyWorker === false
+      ? undefined
+      : (id) => service.worker.notify(id),
     healthy: service.healthy,
   });
   if (opts.startWorker !== false) service.worker.start();

@@ -2,7 +2,7 @@
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const FSCK = new URL("../../scripts/fsck.ts", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
+const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
 export interface ServiceProcess {
   base: string;

@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { startTestService } from "./support/app.ts";
+import { allItems, submit, waitForJob } from "./support/http.ts";
+import { startImageOrigin } from "./support/image_origin.ts";
+import { makeImage } from "./support/images.ts";
+
+Deno.test("transient failures are retried: 500 twice then 200 is stored on the third attempt", async () => {
+  const png = await makeImage("png", { width: 6, height: 6, seed: 1 });
+  let calls = 0;
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    calls++;
+    return calls <= 2
+      ? new Response("busy", { status: 500 })
+      : new Response(png as Uint8Array<ArrayBuffer>);
+  });
+  const t = await startTestService({ FETCH_ALLOW_HOSTS: `127.0.0.1:${origin.addr.port}` });
+  try {
+    const url = `http://127.0.0.1:${origin.addr.port}/flaky.png`;
+    const job = await submit(t.app, { urls: [url] });
+    const done = await waitForJob(t.app, job.id);
+    assert.deepEqual(done.counts, { pending: 0, complete: 1, failed: 0 });
+    const [item] = await allItems(t.app, job.id);
+    assert.equal(item.attempts, 3);
+    assert.equal(calls, 3);
+  } finally {
+    await t.close();
+    await origin.shutdown();
+  }
+});
+
+Deno.test("429 with Retry-After is honoured; a 404 fails at once after one attempt", async () => {
+  const png = await makeImage("png", { width: 6, height: 6, seed: 2 });
+  const seen: number[] = [];
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname === "/gone.png") return new Response("no", { status: 404 });
+    seen.push(Date.now());
+    return seen.length === 1
+      ? new Response("slow down", { status: 429, headers: { "retry-after": "1" } })
+      : new Response(png as Uint8Array<ArrayBuffer>);
+  });
+  const t = await startTestService({ FETCH_ALLOW_HOSTS: `127.0.0.1:${origin.addr.port}` });
+  try {
+    const base = `http://127.0.0.1:${origin.addr.port}`;
+    const job = await submit(t.app, { urls: [`${base}/limited.png`, `${base}/gone.png`] });
+    await waitForJob(t.app, job.id);
+    const [limited, gone] = await allItems(t.app, job.id);
+    assert.equal(limited.state, "complete");
+    assert.equal(limited.attempts, 2);
+    assert.ok(seen[1] - seen[0] >= 950, `waited ${seen[1] - seen[0]} ms for Retry-After: 1`);
+    assert.equal(gone.state, "failed");
+    assert.equal(gone.reason, "http_404");
+    assert.equal(gone.attempts, 1);
+  } finally {
+    await t.close();
+    await origin.shutdown();
+  }
+});
+
+Deno.test("retries stop after FETCH_RETRIES and the item keeps the last reason", async () => {
+  let calls = 0;
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    calls++;
+    return new Response("down", { status: 503 });
+  });
+  const t = await startTestService({
+    FETCH_ALLOW_HOSTS: `127.0.0.1:${origin.addr.port}`,
+    FETCH_RETRIES: "2",
+  });
+  try {
+    const job = await submit(t.app, { urls: [`http://127.0.0.1:${origin.addr.port}/x.png`] });
+    await waitForJob(t.app, job.id);
+    const [item] = await allItems(t.app, job.id);
+    assert.equal(item.state, "failed");
+    assert.equal(item.reason, "http_503");
+    assert.equal(item.attempts, 3);
+    assert.equal(calls, 3);
+  } finally {
+    await t.close();
+    await origin.shutdown();
+  }
+});
+
+Deno.test("one slow host does not hold back another host's images", async () => {
+  const slow = startImageOrigin();
+  const fast = startImageOrigin();
+  const png = await makeImage("png", { width: 4, height: 4, seed: 3 });
+  const urls: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    slow.set(`/s${i}.png`, { body: png, delayMs: 200 });
+    urls.push(slow.url(`/s${i}.png`));
+  }
+  for (let i = 0; i < 50; i++) {
+    fast.set(`/f${i}.png`, { body: png });
+    urls.push(fast.url(`/f${i}.png`));
+  }
+  const t = await startTestService({
+    FETCH_ALLOW_HOSTS: `${slow.allowRule},${fast.allowRule}`,
+    WORKER_CONCURRENCY: "8",
+    PER_HOST_CONCURRENCY: "4",
+  });
+  try {
+    const job = await submit(t.app, { urls });
+    // When the fast host is done, the slow one (4 at a time, 200 ms each) is far from it.
+    for (;;) {
+      const fastDone = (await allItems(t.app, job.id, "state=complete"))
+        .filter((i) => i.url.startsWith(fast.base)).length;
+      if (fastDone === 50) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(slow.totalHits() < 40, `slow host served ${slow.totalHits()} before fast finished`);
+    await waitForJob(t.app, job.id, 30_000);
+  } finally {
+    await t.close();
+    await slow.close();
+    await fast.close();
+  }
+});
+
+Deno.test("without a queue (remote KV) the sweep alone drives the work", async () => {
+  const origin = startImageOrigin({
+    "/q.png": { body: await makeImage("png", { width: 2, height: 2 }) },
+  });
+  const t = await startTestService(
+    { FETCH_ALLOW_HOSTS: origin.allowRule },
+    { withoutQueue: true, notifyWorker: false },
+  );
+  try {
+    const job = await submit(t.app, { urls: [origin.url("/q.png")] });
+    const done = await waitForJob(t.app, job.id);
+    assert.equal(done.counts.complete, 1);
+    assert.equal(origin.hits("/q.png"), 1);
+  } finally {
+    await t.close();
+    await origin.close();
+  }
+});
+
+Deno.test("an item claimed by a worker that died is resumed once its lease expires", async () => {
+  const origin = startImageOrigin({
+    "/z.png": { body: await makeImage("png", { width: 2, height: 2 }) },
+  });
+  const t = await startTestService(
+    { FETCH_ALLOW_HOSTS: origin.allowRule, LEASE_MS: "1000" },
+    { startWorker: false },
+  );
+  try {
+    const job = await submit(t.app, { urls: [origin.url("/z.png")] });
+    // A claim by a process that then vanished.
+    const claim = await t.service.jobs.claim(job.id, 0, "dead-worker", 1000);
+    assert.ok(claim);
+    t.service.worker.start();
+    t.service.worker.notify(job.id);
+    t.service.worker.notify(job.id); // duplicate nudges are harmless
+    const done = await waitForJob(t.app, job.id);
+    assert.equal(done.counts.complete, 1);
+    assert.equal(origin.hits("/z.png"), 1);
+  } finally {
+    await t.close();
+    await origin.close();
+  }
+});
