@@ -237,3 +237,47 @@ Deno.test("download failures end with their reasons: unreachable, too_large, tim
     assert.equal(item.reason, reason, url);
   }
 });
+
+Deno.test("the same operations work through a real Deno.serve on 127.0.0.1", async () => {
+  await using s = await setup();
+  const webp = await makeImage("webp", { width: 30, height: 20, seed: 11, targetBytes: 40_000 });
+  s.origin.set("/w.webp", { body: webp, headers: { "content-type": "text/plain" } });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, s.app.fetch);
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    const url = s.origin.url("/w.webp");
+    const posted = await fetch(`${base}/images`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ urls: [url] }),
+    });
+    assert.equal(posted.status, 202);
+    const job = await posted.json();
+    await waitForJob({ request: (p: string) => fetch(base + p) }, job.id);
+
+    const content = await fetch(`${base}/images/content?url=${encodeURIComponent(url)}`);
+    assert.equal(content.status, 200);
+    assert.equal(content.headers.get("content-type"), "image/webp");
+    assert.equal(content.headers.get("content-length"), String(webp.byteLength));
+    assert.equal(content.headers.get("cross-origin-resource-policy"), "cross-origin");
+    assert.deepEqual(new Uint8Array(await content.arrayBuffer()), webp);
+
+    const head = await fetch(`${base}/images/content?url=${encodeURIComponent(url)}`, {
+      method: "HEAD",
+    });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-length"), String(webp.byteLength));
+    await head.body?.cancel();
+
+    const bad = await fetch(`${base}/images`, {
+      method: "POST",
+      body: "{",
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get("content-type"), "application/problem+json");
+    await bad.body?.cancel();
+  } finally {
+    await server.shutdown();
+  }
+});
