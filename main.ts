@@ -17,7 +17,7 @@ const app = createApp({
   config,
   jobs: service.jobs,
   images: service.images,
-  blobs: service.blobs,
+  content: service.content,
   onJobCreated: (id) => service.worker.notify(id),
   healthy: service.healthy,
 });

@@ -1,5 +1,5 @@
-import type { BlobStore } from "../services/blobs/blob_store.ts";
 import type { Config } from "../services/config.ts";
+import type { ImageContent } from "../services/image_content.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
 
@@ -8,7 +8,7 @@ export interface AppDeps {
   config: Config;
   jobs: JobsRepo;
   images: ImagesRepo;
-  blobs: BlobStore;
+  content: ImageContent;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;
   /** Answers the health check: true when storage and KV respond. */

@@ -49,7 +49,7 @@ const notStored = (url: string) =>
   new ProblemError(404, `No image is stored under the URL '${url}'.`);
 
 export function imageHandlers(deps: AppDeps) {
-  const { jobs, images, blobs } = deps;
+  const { jobs, images, content } = deps;
 
   const submitImages: RouteHandler<SubmitImagesRoute> = async (c) => {
     const body = await readSubmission(c, c.req.valid("json"));
@@ -85,7 +85,7 @@ export function imageHandlers(deps: AppDeps) {
 
   /** GET and HEAD share this: only whether a body is sent differs. */
   const serveContent = async (c: Context, url: string, withBody: boolean): Promise<Response> => {
-    const record = await images.get(urlHash(url));
+    const record = await images.getRecentByUrl(url);
     if (!record) throw notStored(url);
     const etag = `"${record.sha256}"`;
     const headers: Record<string, string> = {
@@ -114,14 +114,14 @@ export function imageHandlers(deps: AppDeps) {
         { "Content-Range": `bytes */${record.bytes}` },
       );
     }
-    const stream = withBody ? await blobs.get(record.sha256, range ?? undefined) : null;
+    const stream = withBody ? await content.open(record, range ?? undefined) : null;
     if (withBody && !stream) {
       throw new ProblemError(
         500,
         "The stored bytes of this image are missing; run `deno task fsck`.",
       );
     }
-    const body = stream as ReadableStream<Uint8Array<ArrayBuffer>> | null;
+    const body = stream as ReadableStream<Uint8Array<ArrayBuffer>> | Uint8Array<ArrayBuffer> | null;
     if (range) {
       headers["Content-Range"] = `bytes ${range.start}-${range.end}/${record.bytes}`;
       headers["Content-Length"] = String(range.end - range.start + 1);

@@ -92,15 +92,28 @@ const contentHeaders = z.object({
   "Accept-Ranges": z.string().openapi({ example: "bytes" }),
 });
 
-const contentRequest = {
-  query: UrlQuery,
-  headers: z.object({
-    range: z.string().optional().openapi({ description: "A single range, e.g. `bytes=0-1023`." }),
-    "if-none-match": z.string().optional().openapi({
-      description: "An ETag from an earlier answer.",
-    }),
-  }),
-};
+const contentRequest = { query: UrlQuery };
+
+/**
+ * Documented but read by the handler itself: both are optional strings, and
+ * skipping a validator on the hottest route is measurably faster.
+ */
+const contentHeaderParameters = [
+  {
+    name: "Range",
+    in: "header" as const,
+    required: false,
+    description: "A single range, e.g. `bytes=0-1023`. Several ranges get the whole image.",
+    schema: { type: "string" as const },
+  },
+  {
+    name: "If-None-Match",
+    in: "header" as const,
+    required: false,
+    description: "An ETag from an earlier answer: `304` when it still matches.",
+    schema: { type: "string" as const },
+  },
+];
 
 const contentResponses = {
   200: { description: "The stored bytes.", headers: contentHeaders, content: imageContent },
@@ -124,6 +137,7 @@ export const getImageContent = createRoute({
   summary: "Fetch an image's bytes by its URL",
   description: "Streams the stored bytes with the type identified from them when downloaded.",
   request: contentRequest,
+  parameters: contentHeaderParameters,
   responses: contentResponses,
 });
 
@@ -133,6 +147,7 @@ export const headImageContent = createRoute({
   tags: ["Images"],
   summary: "Headers of an image's bytes by its URL",
   request: contentRequest,
+  parameters: contentHeaderParameters,
   responses: contentResponses,
 });
 

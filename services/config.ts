@@ -44,6 +44,9 @@ const EnvSchema = z.object({
   LEASE_MS: int(30_000, 1_000),
   SWEEP_INTERVAL_MS: int(5_000, 100),
   SHUTDOWN_GRACE_MS: int(5_000, 0),
+  CONTENT_CACHE_BYTES: int(64 * MiB, 0),
+  CONTENT_CACHE_ITEM_BYTES: int(1 * MiB, 0),
+  INDEX_CACHE_MS: int(1_000, 0),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -65,6 +68,9 @@ function toConfig(env: z.output<typeof EnvSchema>) {
     leaseMs: env.LEASE_MS,
     sweepIntervalMs: env.SWEEP_INTERVAL_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    contentCacheBytes: env.CONTENT_CACHE_BYTES,
+    contentCacheItemBytes: env.CONTENT_CACHE_ITEM_BYTES,
+    indexCacheMs: env.INDEX_CACHE_MS,
     retries: env.FETCH_RETRIES,
     retryBaseMs: env.FETCH_RETRY_BASE_MS,
     retryAfterCapMs: env.FETCH_RETRY_AFTER_CAP_MS,

@@ -1,6 +1,8 @@
+import { BlobCache } from "./blobs/blob_cache.ts";
 import { DiskBlobStore } from "./blobs/disk_blob_store.ts";
 import type { Config } from "./config.ts";
 import { createFetcher, type Fetcher } from "./fetch/fetcher.ts";
+import { ImageContent } from "./image_content.ts";
 import { ImagesRepo } from "./store/images_repo.ts";
 import { JobsRepo } from "./store/jobs_repo.ts";
 import { keys } from "./store/kv_keys.ts";
@@ -13,6 +15,7 @@ export interface Service {
   blobs: DiskBlobStore;
   jobs: JobsRepo;
   images: ImagesRepo;
+  content: ImageContent;
   fetcher: Fetcher;
   worker: Worker;
   /** True when KV and blob storage answer. */
@@ -31,7 +34,11 @@ export async function openService(config: Config): Promise<Service> {
   const blobs = new DiskBlobStore(config.dataDir);
   const useQueue = !config.kvIsRemote;
   const k = keys();
-  const images = new ImagesRepo(kv, k);
+  const images = new ImagesRepo(kv, k, config.indexCacheMs);
+  const content = new ImageContent(
+    blobs,
+    new BlobCache(config.contentCacheBytes, config.contentCacheItemBytes),
+  );
   const jobs = new JobsRepo(kv, k, images, useQueue);
   const fetcher = createFetcher(config.fetch, { blobs });
   const worker = new Worker({
@@ -55,6 +62,7 @@ export async function openService(config: Config): Promise<Service> {
     blobs,
     jobs,
     images,
+    content,
     fetcher,
     worker,
     async healthy() {

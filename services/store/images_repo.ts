@@ -1,8 +1,11 @@
 import type { FailureReason } from "../fetch/reasons.ts";
-import { ulid } from "./ids.ts";
+import { ulid, urlHash } from "./ids.ts";
 import { listPage } from "./page.ts";
 import type { Keys } from "./kv_keys.ts";
 import type { ImageRecord, UrlFailure, UrlLease } from "./records.ts";
+
+/** Most records `getRecent` keeps. */
+const RECENT_MAX = 10_000;
 
 /** Failures are remembered this long so jobs waiting on the same download share its outcome. */
 const FAILURE_MEMORY_MS = 60 * 60 * 1000;
@@ -15,10 +18,42 @@ export interface ImagePage {
 
 /** The URL-keyed image index, plus the per-URL download lease. Free of HTTP. */
 export class ImagesRepo {
-  constructor(private readonly kv: Deno.Kv, private readonly keys: Keys) {}
+  /** Recently read records, for the read-heavy serving path only. */
+  readonly #recent = new Map<string, { record: ImageRecord; at: number }>();
+
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly keys: Keys,
+    /** How long `getRecent` may answer from memory (0 turns it off). */
+    private readonly recentMs = 0,
+  ) {}
 
   async get(urlHash: string): Promise<ImageRecord | null> {
     return (await this.kv.get<ImageRecord>(this.keys.image(urlHash))).value;
+  }
+
+  /**
+   * The record of a URL, possibly as read in the last `recentMs` (keyed by
+   * the URL itself, which also saves hashing it on the serving path). Writes
+   * in this process clear it at once; a refresh written by another instance
+   * shows after at most `recentMs`. Misses are never remembered, so a newly
+   * stored image is visible at once.
+   */
+  async getRecentByUrl(url: string): Promise<ImageRecord | null> {
+    const now = Date.now();
+    const hit = this.#recent.get(url);
+    if (hit && now - hit.at < this.recentMs) return hit.record;
+    const record = await this.get(urlHash(url));
+    if (this.recentMs > 0) {
+      this.#recent.delete(url);
+      if (record) this.#recent.set(url, { record, at: now });
+      // Bounded: drop the oldest insertions first.
+      for (const key of this.#recent.keys()) {
+        if (this.#recent.size <= RECENT_MAX) break;
+        this.#recent.delete(key);
+      }
+    }
+    return record;
   }
 
   /** Positions (in `hashes`) of the URLs that are already stored. */
@@ -35,29 +70,49 @@ export class ImagesRepo {
   }
 
   /**
-   * Writes (or refreshes) the index entry for a URL whose bytes are already
-   * durable, and gives up the URL's download lease in the same commit. A
-   * refreshed URL keeps its place in listings.
+   * Adds to `op` the index entry for a URL whose bytes are already durable,
+   * guarded by `existing` (the entry as read), and gives up the URL's
+   * download lease and any remembered failure. A refreshed URL keeps its
+   * place in listings. Call `forgetRecent(url)` once the commit succeeds.
    */
+  addPut(
+    op: Deno.AtomicOperation,
+    record: Omit<ImageRecord, "seq">,
+    urlHash: string,
+    existing: Deno.KvEntryMaybe<ImageRecord>,
+  ): ImageRecord {
+    const full: ImageRecord = { ...record, seq: existing.value?.seq ?? ulid() };
+    op.check(existing)
+      .set(this.keys.image(urlHash), full)
+      .set(this.keys.imageBySeq(full.seq), full)
+      .delete(this.keys.urlLease(urlHash))
+      .delete(this.keys.urlFailure(urlHash));
+    return full;
+  }
+
+  /** Writes (or refreshes) the index entry for a URL, retrying on concurrent writes. */
   async put(record: Omit<ImageRecord, "seq">, urlHash: string): Promise<ImageRecord> {
     for (;;) {
       const existing = await this.kv.get<ImageRecord>(this.keys.image(urlHash));
-      const full: ImageRecord = { ...record, seq: existing.value?.seq ?? ulid() };
-      const res = await this.kv.atomic()
-        .check(existing)
-        .set(this.keys.image(urlHash), full)
-        .set(this.keys.imageBySeq(full.seq), full)
-        .delete(this.keys.urlLease(urlHash))
-        .delete(this.keys.urlFailure(urlHash))
-        .commit();
-      if (res.ok) return full;
+      const op = this.kv.atomic();
+      const full = this.addPut(op, record, urlHash, existing);
+      if ((await op.commit()).ok) {
+        this.forgetRecent(record.url);
+        return full;
+      }
     }
+  }
+
+  /** Drops a URL's record from the serving path's memory after this process changed it. */
+  forgetRecent(url: string): void {
+    this.#recent.delete(url);
   }
 
   /** Removes an index entry (used by fsck --repair when its blob is gone). */
   async remove(urlHash: string): Promise<void> {
     const existing = await this.kv.get<ImageRecord>(this.keys.image(urlHash));
     if (!existing.value) return;
+    this.#recent.delete(existing.value.url);
     await this.kv.atomic()
       .check(existing)
       .delete(existing.key)
@@ -81,47 +136,62 @@ export class ImagesRepo {
     }
   }
 
-  /**
-   * Takes the right to download a URL. Returns false while another live
-   * worker holds it, so two jobs naming one URL download it once.
-   */
-  async acquireLease(urlHash: string, owner: string, leaseMs: number): Promise<boolean> {
-    const key = this.keys.urlLease(urlHash);
-    const entry = await this.kv.get<UrlLease>(key);
-    const now = Date.now();
-    if (entry.value && entry.value.owner !== owner && entry.value.until >= now) return false;
-    const res = await this.kv.atomic()
-      .check(entry)
-      .set(key, { owner, until: now + leaseMs } satisfies UrlLease, { expireIn: leaseMs * 4 })
-      .commit();
-    return res.ok;
+  /** What is known of a URL before downloading it: its index entry, last failure and lease. */
+  async lookup(urlHash: string): Promise<UrlState> {
+    const [image, failure, lease] = await this.kv.getMany<[ImageRecord, UrlFailure, UrlLease]>([
+      this.keys.image(urlHash),
+      this.keys.urlFailure(urlHash),
+      this.keys.urlLease(urlHash),
+    ]);
+    return { image, failure, lease };
   }
 
-  async releaseLease(urlHash: string, owner: string): Promise<void> {
-    const key = this.keys.urlLease(urlHash);
-    const entry = await this.kv.get<UrlLease>(key);
-    if (entry.value?.owner !== owner) return;
-    await this.kv.atomic().check(entry).delete(key).commit();
-  }
-
-  /** Remembers a failed download and frees the URL's lease, in one commit. */
-  async recordFailure(
+  /** Adds to `op` the taking of a URL's download lease, as read in `state`. */
+  addLease(
+    op: Deno.AtomicOperation,
     urlHash: string,
-    owner: string,
+    lease: Deno.KvEntryMaybe<UrlLease>,
+    holder: string,
+    leaseMs: number,
+  ): void {
+    op.check(lease).set(
+      this.keys.urlLease(urlHash),
+      { owner: holder, until: Date.now() + leaseMs } satisfies UrlLease,
+      { expireIn: leaseMs * 4 },
+    );
+  }
+
+  /** Extends a lease this holder has (while its download runs). */
+  async renewLease(urlHash: string, holder: string, leaseMs: number): Promise<boolean> {
+    const entry = await this.kv.get<UrlLease>(this.keys.urlLease(urlHash));
+    if (entry.value?.owner !== holder) return false;
+    const op = this.kv.atomic();
+    this.addLease(op, urlHash, entry, holder, leaseMs);
+    return (await op.commit()).ok;
+  }
+
+  /** Adds to `op` the end of a download's lease (whoever holds it now). */
+  addReleaseLease(op: Deno.AtomicOperation, urlHash: string): void {
+    op.delete(this.keys.urlLease(urlHash));
+  }
+
+  /** Adds to `op` a failed download, remembered so jobs waiting on it fail the same way. */
+  addFailure(
+    op: Deno.AtomicOperation,
+    urlHash: string,
     failure: { reason: FailureReason; detail: string; attempts: number },
-  ): Promise<void> {
-    const leaseKey = this.keys.urlLease(urlHash);
-    const lease = await this.kv.get<UrlLease>(leaseKey);
-    const op = this.kv.atomic().set(
+  ): void {
+    op.set(
       this.keys.urlFailure(urlHash),
       { ...failure, at: Date.now() } satisfies UrlFailure,
       { expireIn: FAILURE_MEMORY_MS },
-    );
-    if (lease.value?.owner === owner) op.check(lease).delete(leaseKey);
-    await op.commit();
+    ).delete(this.keys.urlLease(urlHash));
   }
+}
 
-  async lastFailure(urlHash: string): Promise<UrlFailure | null> {
-    return (await this.kv.get<UrlFailure>(this.keys.urlFailure(urlHash))).value;
-  }
+/** A URL's entries as read before a download, for guarded commits. */
+export interface UrlState {
+  image: Deno.KvEntryMaybe<ImageRecord>;
+  failure: Deno.KvEntryMaybe<UrlFailure>;
+  lease: Deno.KvEntryMaybe<UrlLease>;
 }

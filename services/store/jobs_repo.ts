@@ -23,6 +23,14 @@ export interface JobSnapshot {
   counts: JobCounts;
 }
 
+/** How an item ended. */
+export interface Outcome {
+  state: CountedState;
+  reason?: FailureReason;
+  detail?: string;
+  attempts: number;
+}
+
 /** A claimed item: the versionstamp proves the claim in later commits. */
 export interface Claim {
   jobId: string;
@@ -175,37 +183,67 @@ export class JobsRepo {
     }
   }
 
+  /** An item with its versionstamp, for claims. */
+  async itemEntry(jobId: string, index: number): Promise<Deno.KvEntryMaybe<ItemRecord>> {
+    return await this.kv.get<ItemRecord>(this.keys.item(jobId, index));
+  }
+
+  /** A fresh atomic operation on the same KV, for commits that span repos. */
+  atomic(): Deno.AtomicOperation {
+    return this.kv.atomic();
+  }
+
+  /**
+   * Adds to `op` the claim of an item read as `entry`: it becomes `fetching`
+   * with a lease, guarded by the entry's versionstamp. The returned claim's
+   * versionstamp must be set from the commit result.
+   */
+  addClaim(
+    op: Deno.AtomicOperation,
+    jobId: string,
+    index: number,
+    entry: Deno.KvEntry<ItemRecord>,
+    owner: string,
+    leaseMs: number,
+    patch: Partial<ItemRecord> = {},
+  ): Claim {
+    const { notBefore: _, ...rest } = entry.value;
+    const item: ItemRecord = {
+      ...rest,
+      ...patch,
+      state: "fetching",
+      leaseOwner: owner,
+      leaseUntil: Date.now() + leaseMs,
+    };
+    op.check(entry).set(entry.key, item);
+    return { jobId, index, item, versionstamp: entry.versionstamp };
+  }
+
   /**
    * Takes an item for this worker if it is pending and due, or if its lease
    * has expired (its worker died). Null when someone else has it or it is done.
    */
-  async claim(
-    jobId: string,
-    index: number,
-    owner: string,
-    leaseMs: number,
-    now = Date.now(),
-  ): Promise<Claim | null> {
-    const entry = await this.kv.get<ItemRecord>(this.keys.item(jobId, index));
-    const item = entry.value;
-    if (!item || !isClaimable(item, now)) return null;
-    const next: ItemRecord = {
-      ...item,
-      state: "fetching",
-      leaseOwner: owner,
-      leaseUntil: now + leaseMs,
-      notBefore: undefined,
-    };
-    const res = await this.kv.atomic()
-      .check(entry)
-      .set(entry.key, next)
-      .commit();
-    return res.ok ? { jobId, index, item: next, versionstamp: res.versionstamp } : null;
+  async claim(jobId: string, index: number, owner: string, leaseMs: number): Promise<Claim | null> {
+    const entry = await this.itemEntry(jobId, index);
+    if (!entry.value || !isClaimable(entry.value, Date.now())) return null;
+    const op = this.kv.atomic();
+    const claim = this.addClaim(
+      op,
+      jobId,
+      index,
+      entry as Deno.KvEntry<ItemRecord>,
+      owner,
+      leaseMs,
+    );
+    const res = await op.commit();
+    if (!res.ok) return null;
+    claim.versionstamp = res.versionstamp;
+    return claim;
   }
 
   /** Extends a claim's lease; false when the claim was lost. */
-  async renew(claim: Claim, leaseMs: number, patch: Partial<ItemRecord> = {}): Promise<boolean> {
-    const next: ItemRecord = { ...claim.item, ...patch, leaseUntil: Date.now() + leaseMs };
+  async renew(claim: Claim, leaseMs: number): Promise<boolean> {
+    const next: ItemRecord = { ...claim.item, leaseUntil: Date.now() + leaseMs };
     const key = this.keys.item(claim.jobId, claim.index);
     const res = await this.kv.atomic()
       .check({ key, versionstamp: claim.versionstamp })
@@ -217,36 +255,35 @@ export class JobsRepo {
     return true;
   }
 
-  /** Puts a claimed item back to pending, due at `notBefore`. */
+  /** Adds to `op`: a claimed (or read) item goes back to pending, due at `notBefore`. */
+  addRelease(
+    op: Deno.AtomicOperation,
+    claim: Claim,
+    notBefore: number,
+    patch: Partial<ItemRecord> = {},
+  ): void {
+    const { leaseOwner: _o, leaseUntil: _u, ...rest } = claim.item;
+    const key = this.keys.item(claim.jobId, claim.index);
+    op.check({ key, versionstamp: claim.versionstamp })
+      .set(key, { ...rest, ...patch, state: "pending", notBefore } satisfies ItemRecord);
+  }
+
+  /** Puts a claimed item back to pending, due at `notBefore`. False when the claim was lost. */
   async release(
     claim: Claim,
     notBefore: number,
     patch: Partial<ItemRecord> = {},
   ): Promise<boolean> {
-    const next: ItemRecord = {
-      ...claim.item,
-      ...patch,
-      state: "pending",
-      leaseOwner: undefined,
-      leaseUntil: undefined,
-      notBefore,
-    };
-    const key = this.keys.item(claim.jobId, claim.index);
-    const res = await this.kv.atomic()
-      .check({ key, versionstamp: claim.versionstamp })
-      .set(key, next)
-      .commit();
-    return res.ok;
+    const op = this.kv.atomic();
+    this.addRelease(op, claim, notBefore, patch);
+    return (await op.commit()).ok;
   }
 
   /**
-   * Moves a claimed item to its final state, its index entry and its job's
-   * counter in one commit. False when the claim was lost.
+   * Adds to `op` the move of a claimed item to its final state, with its
+   * state index entry and its job's counter, guarded by the claim.
    */
-  async finish(
-    claim: Claim,
-    outcome: { state: CountedState; reason?: FailureReason; detail?: string; attempts: number },
-  ): Promise<boolean> {
+  addFinish(op: Deno.AtomicOperation, claim: Claim, outcome: Outcome): void {
     const { jobId, index } = claim;
     const next: ItemRecord = {
       url: claim.item.url,
@@ -257,14 +294,18 @@ export class JobsRepo {
       ...(outcome.reason ? { reason: outcome.reason, detail: outcome.detail } : {}),
     };
     const key = this.keys.item(jobId, index);
-    const res = await this.kv.atomic()
-      .check({ key, versionstamp: claim.versionstamp })
+    op.check({ key, versionstamp: claim.versionstamp })
       .set(key, next)
       .delete(this.keys.itemByState(jobId, "pending", index))
       .set(this.keys.itemByState(jobId, outcome.state, index), null)
-      .sum(this.keys.jobCount(jobId, outcome.state), 1n)
-      .commit();
-    return res.ok;
+      .sum(this.keys.jobCount(jobId, outcome.state), 1n);
+  }
+
+  /** Moves a claimed item to its final state. False when the claim was lost. */
+  async finish(claim: Claim, outcome: Outcome): Promise<boolean> {
+    const op = this.kv.atomic();
+    this.addFinish(op, claim, outcome);
+    return (await op.commit()).ok;
   }
 
   /** Records that work on the job began (once; losing the race is fine). */

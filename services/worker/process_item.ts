@@ -1,8 +1,9 @@
-import type { Fetcher } from "../fetch/fetcher.ts";
+import type { AttemptResult, Fetcher } from "../fetch/fetcher.ts";
 import { retryDelayMs } from "../fetch/retry.ts";
-import type { ImagesRepo } from "../store/images_repo.ts";
-import type { Claim, JobsRepo } from "../store/jobs_repo.ts";
-import type { JobRecord } from "../store/records.ts";
+import type { ImagesRepo, UrlState } from "../store/images_repo.ts";
+import type { Claim, JobsRepo, Outcome } from "../store/jobs_repo.ts";
+import { isClaimable } from "../store/jobs_repo.ts";
+import type { ItemRecord, JobRecord } from "../store/records.ts";
 
 /** How soon to look again at a URL another worker is downloading. */
 const WAIT_FOR_OTHER_DOWNLOAD_MS = 200;
@@ -21,129 +22,181 @@ export interface ItemContext {
 }
 
 /**
- * Takes one item of a job through one step: claim it, reuse a stored or
- * failed download of the same URL, or download it once under a URL lease.
- * Every outcome is written to KV; losing a claim midway is harmless because
- * whoever holds it now writes the outcome instead.
+ * Takes one item of a job through one step: settle it from a download made
+ * for another job, wait for one in progress, or claim it and download it
+ * under a per-URL lease. Every step is one guarded KV commit, so a duplicate
+ * delivery or another worker that got there first makes it a no-op.
  */
-export async function processItem(ctx: ItemContext, job: JobRecord, index: number): Promise<void> {
-  const claim = await ctx.jobs.claim(job.id, index, ctx.owner, ctx.leaseMs);
-  if (!claim) return;
+export async function processItem(
+  ctx: ItemContext,
+  job: JobRecord,
+  index: number,
+  seen?: Deno.KvEntry<ItemRecord>,
+): Promise<void> {
+  let entry: Deno.KvEntryMaybe<ItemRecord> = seen ?? await ctx.jobs.itemEntry(job.id, index);
+  for (let tries = 0; tries < 2; tries++) {
+    if (!entry.value || !isClaimable(entry.value, Date.now())) return;
+    const done = await step(ctx, job, index, entry as Deno.KvEntry<ItemRecord>);
+    if (done) return;
+    // The item changed since it was read (the pump's copy may be old): read it once more.
+    entry = await ctx.jobs.itemEntry(job.id, index);
+  }
+}
+
+/** One attempt at moving the item on; false when its entry was stale. */
+async function step(
+  ctx: ItemContext,
+  job: JobRecord,
+  index: number,
+  entry: Deno.KvEntry<ItemRecord>,
+): Promise<boolean> {
+  const { urlHash } = entry.value;
+  const asRead: Claim = {
+    jobId: job.id,
+    index,
+    item: entry.value,
+    versionstamp: entry.versionstamp,
+  };
+  const url = await ctx.images.lookup(urlHash);
+
+  const earlier = earlierOutcome(job, url, entry.value.attempts);
+  if (earlier) {
+    const op = ctx.jobs.atomic().check(url.image, url.failure);
+    ctx.jobs.addFinish(op, asRead, earlier);
+    if (!(await op.commit()).ok) return false;
+    await ctx.jobs.finalizeIfDone(job.id);
+    return true;
+  }
+  const lease = url.lease.value;
+  if (lease && lease.until >= Date.now()) {
+    // Another job's item is downloading this URL: look again shortly.
+    const op = ctx.jobs.atomic();
+    ctx.jobs.addRelease(op, asRead, Date.now() + WAIT_FOR_OTHER_DOWNLOAD_MS);
+    return (await op.commit()).ok;
+  }
+
+  // Claim the item and the URL together, guarded by everything just read.
+  const holder = `${ctx.owner}/${job.id}/${index}`;
+  const attempts = entry.value.attempts + 1;
+  const op = ctx.jobs.atomic().check(url.image, url.failure);
+  const claim = ctx.jobs.addClaim(op, job.id, index, entry, ctx.owner, ctx.leaseMs, { attempts });
+  ctx.images.addLease(op, urlHash, url.lease, holder, ctx.leaseMs);
+  const res = await op.commit();
+  if (!res.ok) return false;
+  claim.versionstamp = res.versionstamp;
   if (job.started === null) {
     await ctx.jobs.markStarted(job);
     job.started = Date.now(); // the pump's copy: later items skip the KV read
   }
-  const { urlHash, url } = claim.item;
-  // The URL lease belongs to this claim, not to the process: another job's
-  // item in this same worker must wait for the download too.
-  const holder = `${ctx.owner}/${job.id}/${index}`;
+  await download(ctx, claim, url, holder, attempts);
+  return true;
+}
 
-  if (await settleFromEarlierDownload(ctx, job, claim)) return;
-  if (!await ctx.images.acquireLease(urlHash, holder, ctx.leaseMs)) {
-    await ctx.jobs.release(claim, Date.now() + WAIT_FOR_OTHER_DOWNLOAD_MS);
-    return;
+/**
+ * The outcome of a download made for another job that this job may take:
+ * the URL is stored (and the job did not ask for a refresh, or it was stored
+ * after the job was created), or its download failed for good after the job
+ * was created. `attempts` is what this item itself has made.
+ */
+function earlierOutcome(job: JobRecord, url: UrlState, attempts: number): Outcome | null {
+  const image = url.image.value;
+  if (image && (!job.refresh || image.storedAt >= job.created)) {
+    return { state: "complete", attempts };
   }
-  // Look again now that we hold the lease: the previous holder may have
-  // finished between the first look and taking the lease.
-  if (await settleFromEarlierDownload(ctx, job, claim)) {
-    await ctx.images.releaseLease(urlHash, holder);
-    return;
+  const failure = url.failure.value;
+  if (failure && failure.at >= job.created) {
+    return { state: "failed", reason: failure.reason, detail: failure.detail, attempts };
   }
+  return null;
+}
 
-  const attempts = claim.item.attempts + 1;
-  if (!await ctx.jobs.renew(claim, ctx.leaseMs, { attempts })) {
-    await ctx.images.releaseLease(urlHash, holder);
-    return;
-  }
+async function download(
+  ctx: ItemContext,
+  claim: Claim,
+  url: UrlState,
+  holder: string,
+  attempts: number,
+): Promise<void> {
+  const { urlHash } = claim.item;
   const heartbeat = keepLeases(ctx, claim, holder);
+  let result: AttemptResult;
   try {
-    const result = await ctx.fetcher.attempt(url, ctx.signal);
+    result = await ctx.fetcher.attempt(claim.item.url, ctx.signal);
+  } finally {
     await heartbeat.stop();
-    if (result.ok) {
-      try {
-        await result.staged.commit();
-        await ctx.images.put({
-          url,
-          sha256: result.staged.sha256,
-          bytes: result.staged.bytes,
-          format: result.info.format,
-          contentType: result.info.contentType,
-          width: result.info.width,
-          height: result.info.height,
-          storedAt: Date.now(),
-        }, urlHash);
-      } catch (err) {
-        await result.staged.discard();
-        throw err;
-      }
-      return await finish(ctx, claim, { state: "complete", attempts });
-    }
+  }
+  try {
+    if (result.ok) return await stored(ctx, claim, url, result);
     if (ctx.signal.aborted) {
-      await ctx.images.releaseLease(urlHash, holder);
-      await ctx.jobs.release(claim, Date.now(), { attempts: attempts - 1 });
+      // Shutting down: hand the item back untouched for the next process.
+      const op = ctx.jobs.atomic();
+      ctx.images.addReleaseLease(op, urlHash);
+      ctx.jobs.addRelease(op, claim, Date.now(), { attempts: attempts - 1 });
+      await op.commit();
       return;
     }
+    const op = ctx.jobs.atomic();
     if (result.transient && attempts <= ctx.retries) {
-      await ctx.images.releaseLease(urlHash, holder);
       const delay = retryDelayMs(attempts, result, {
         baseMs: ctx.retryBaseMs,
         capMs: Math.max(ctx.retryBaseMs * 16, ctx.retryAfterCapMs),
         retryAfterCapMs: ctx.retryAfterCapMs,
       });
-      await ctx.jobs.release(claim, Date.now() + delay, {
-        attempts,
+      ctx.images.addReleaseLease(op, urlHash);
+      ctx.jobs.addRelease(op, claim, Date.now() + delay, {
         reason: result.reason,
         detail: result.detail,
       });
+      await op.commit();
       return;
     }
-    await ctx.images.recordFailure(urlHash, holder, {
-      reason: result.reason,
-      detail: result.detail,
-      attempts,
-    });
-    return await finish(ctx, claim, {
-      state: "failed",
-      reason: result.reason,
-      detail: result.detail,
-      attempts,
-    });
+    const failure = { reason: result.reason, detail: result.detail, attempts };
+    ctx.images.addFailure(op, urlHash, failure);
+    ctx.jobs.addFinish(op, claim, { state: "failed", ...failure });
+    if ((await op.commit()).ok) await ctx.jobs.finalizeIfDone(claim.jobId);
   } catch (err) {
     // Storage or KV trouble: the claim's lease runs out and the sweep retries it.
-    console.error(`worker: ${url}: ${(err as Error).message}`);
-    await ctx.images.releaseLease(urlHash, holder).catch(() => {});
-  } finally {
-    await heartbeat.stop();
+    console.error(`worker: ${claim.item.url}: ${(err as Error).message}`);
   }
 }
 
-/**
- * Completes or fails the item from a download made for another job: the URL
- * is stored (and this job did not ask for a refresh, or it was stored after
- * the job was created), or its download failed after the job was created.
- */
-async function settleFromEarlierDownload(
+/** Makes the bytes durable, then indexes them and completes the item in one commit. */
+async function stored(
   ctx: ItemContext,
-  job: JobRecord,
   claim: Claim,
-): Promise<boolean> {
-  const { urlHash } = claim.item;
-  const image = await ctx.images.get(urlHash);
-  if (image && (!job.refresh || image.storedAt >= job.created)) {
-    await finish(ctx, claim, { state: "complete", attempts: claim.item.attempts });
-    return true;
+  url: UrlState,
+  result: Extract<AttemptResult, { ok: true }>,
+): Promise<void> {
+  const { staged, info } = result;
+  try {
+    await staged.commit();
+  } catch (err) {
+    await staged.discard();
+    throw err;
   }
-  const failure = await ctx.images.lastFailure(urlHash);
-  if (failure && failure.at >= job.created) {
-    await finish(ctx, claim, {
-      state: "failed",
-      reason: failure.reason,
-      detail: failure.detail,
-      attempts: claim.item.attempts,
-    });
-    return true;
+  const record = {
+    url: claim.item.url,
+    sha256: staged.sha256,
+    bytes: staged.bytes,
+    format: info.format,
+    contentType: info.contentType,
+    width: info.width,
+    height: info.height,
+    storedAt: Date.now(),
+  };
+  const outcome: Outcome = { state: "complete", attempts: claim.item.attempts };
+  const op = ctx.jobs.atomic();
+  ctx.images.addPut(op, record, claim.item.urlHash, url.image);
+  ctx.jobs.addFinish(op, claim, outcome);
+  if ((await op.commit()).ok) {
+    ctx.images.forgetRecent(record.url);
+  } else {
+    // The index entry changed meanwhile (another job refreshed it) or the
+    // claim was lost: write each part on its own; both are still true.
+    await ctx.images.put(record, claim.item.urlHash);
+    await ctx.jobs.finish(claim, outcome);
   }
-  return false;
+  await ctx.jobs.finalizeIfDone(claim.jobId);
 }
 
 /**
@@ -160,7 +213,7 @@ function keepLeases(
     last = last.then(() =>
       Promise.all([
         ctx.jobs.renew(claim, ctx.leaseMs),
-        ctx.images.acquireLease(claim.item.urlHash, holder, ctx.leaseMs),
+        ctx.images.renewLease(claim.item.urlHash, holder, ctx.leaseMs),
       ])
     ).catch(() => {});
   }, Math.max(250, Math.floor(ctx.leaseMs / 3)));
@@ -170,12 +223,4 @@ function keepLeases(
       return last;
     },
   };
-}
-
-async function finish(
-  ctx: ItemContext,
-  claim: Claim,
-  outcome: Parameters<JobsRepo["finish"]>[1],
-): Promise<void> {
-  if (await ctx.jobs.finish(claim, outcome)) await ctx.jobs.finalizeIfDone(claim.jobId);
 }

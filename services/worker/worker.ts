@@ -4,6 +4,7 @@ import { isClaimable } from "../store/jobs_repo.ts";
 import type { ItemContext } from "./process_item.ts";
 import { processItem } from "./process_item.ts";
 import { Scheduler } from "./scheduler.ts";
+import type { ItemRecord } from "../store/records.ts";
 
 export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
   kv: Deno.Kv;
@@ -117,7 +118,8 @@ export class Worker {
         pending++;
         const key = `${jobId}/${index}`;
         if (this.#inFlight.has(key)) continue;
-        const [item] = await jobs.getItems(jobId, [index]);
+        const entry = await jobs.itemEntry(jobId, index);
+        const item = entry.value;
         if (!item) continue;
         const now = Date.now();
         if (!isClaimable(item, now)) {
@@ -129,7 +131,7 @@ export class Worker {
         this.#inFlight.add(key);
         this.#scheduler.submit(hostKey(item.url), async () => {
           try {
-            await processItem(this.#ctx, job, index);
+            await processItem(this.#ctx, job, index, entry as Deno.KvEntry<ItemRecord>);
           } finally {
             this.#inFlight.delete(key);
             this.#wakers.get(jobId)?.();

@@ -34,7 +34,7 @@ export async function startTestService(
     config,
     jobs: service.jobs,
     images: service.images,
-    blobs: service.blobs,
+    content: service.content,
     onJobCreated: opts.startWorker === false || opts.notifyWorker === false
       ? undefined
       : (id) => service.worker.notify(id),
