@@ -143,6 +143,9 @@ Deno.test("a stored URL completes at once without a download unless refresh is a
   assert.deepEqual(again.counts, { pending: 0, complete: 1, failed: 0 });
   assert.equal(s.origin.hits("/c.png"), 1);
 
+  const contentPath = `/images/content?url=${encodeURIComponent(url)}`;
+  assert.deepEqual(new Uint8Array(await (await s.app.request(contentPath)).arrayBuffer()), png);
+
   const newer = await makeImage("png", { width: 7, height: 3, seed: 5 });
   s.origin.set("/c.png", { body: newer });
   await waitForJob(s.app, (await submit(s.app, { urls: [url], refresh: true })).id);
@@ -151,6 +154,8 @@ Deno.test("a stored URL completes at once without a download unless refresh is a
     .json();
   assert.equal(meta.width, 7);
   assert.equal(meta.sha256, sha256(newer));
+  // Served bytes follow the refresh at once, though the old ones were just served.
+  assert.deepEqual(new Uint8Array(await (await s.app.request(contentPath)).arrayBuffer()), newer);
   const list = await (await s.app.request("/images")).json();
   assert.equal(list.items.length, 1, "a refreshed URL keeps one entry");
 });

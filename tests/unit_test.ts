@@ -5,6 +5,7 @@ import { isUlid, ulid } from "../services/store/ids.ts";
 import { decodeCursor, encodeCursor } from "../services/store/page.ts";
 import { CsvError, parseCsvUrls, parseLines, uniqueUrls } from "../services/url_list.ts";
 import { Scheduler } from "../services/worker/scheduler.ts";
+import { BlobCache } from "../services/blobs/blob_cache.ts";
 
 Deno.test("parseRange() reads single ranges and ignores what it does not serve", () => {
   assert.deepEqual(parseRange("bytes=0-9", 100), { start: 0, end: 9 });
@@ -94,4 +95,22 @@ Deno.test("Scheduler never exceeds its global or per-host limits and serves host
   // The host queued second starts long before the first host's backlog is done.
   assert.ok(order.indexOf("fast") < 4, `fast started at ${order.indexOf("fast")}`);
   assert.equal(order.length, 25);
+});
+
+Deno.test("BlobCache keeps at most maxBytes, evicting the least recently used", () => {
+  const cache = new BlobCache(10, 6);
+  const b = (n: number) => new Uint8Array(n);
+  assert.equal(cache.accepts(7), false);
+  cache.set("a", b(4));
+  cache.set("b", b(4));
+  assert.ok(cache.get("a")); // a is now the most recent
+  cache.set("c", b(4)); // 12 > 10: b goes
+  assert.equal(cache.get("b"), undefined);
+  assert.ok(cache.get("a"));
+  assert.ok(cache.get("c"));
+  assert.equal(cache.size, 8);
+  cache.set("big", b(7));
+  assert.equal(cache.get("big"), undefined, "items over maxItemBytes are not kept");
+  cache.delete("a");
+  assert.equal(cache.size, 4);
 });
