@@ -5,6 +5,7 @@ import { createFetcher, type Fetcher } from "./fetch/fetcher.ts";
 import { ImageContent } from "./image_content.ts";
 import { ImagesRepo } from "./store/images_repo.ts";
 import { JobsRepo } from "./store/jobs_repo.ts";
+import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
 import { Worker } from "./worker/worker.ts";
 
@@ -43,6 +44,7 @@ export async function openService(config: Config): Promise<Service> {
   const fetcher = createFetcher(config.fetch, { blobs });
   const worker = new Worker({
     kv,
+    batcher: new KvBatcher(kv),
     jobs,
     images,
     fetcher,

@@ -113,10 +113,10 @@ Deno.test({
       assert.equal(clean.report.indexEntries, 2);
 
       const sha = (x: Uint8Array) => createHash("sha256").update(x).digest("hex");
-      const blobPath = (h: string) => `${dataDir}/blobs/${h.slice(0, 2)}/${h.slice(2, 4)}/${h}`;
+      const blobPath = (h: string) => `${dataDir}/blobs/${h.slice(0, 2)}/${h}`;
       await Deno.remove(blobPath(sha(a)));
       const orphan = "f".repeat(64);
-      await Deno.mkdir(`${dataDir}/blobs/ff/ff`, { recursive: true });
+      await Deno.mkdir(`${dataDir}/blobs/ff`, { recursive: true });
       await Deno.writeFile(blobPath(orphan), new Uint8Array([1, 2, 3]));
 
       const found = await runFsck(env, ["--all-orphans"]);

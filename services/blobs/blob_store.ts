@@ -8,7 +8,7 @@
 export interface StagedBlob {
   readonly sha256: string;
   readonly bytes: number;
-  /** Makes the bytes durable and readable under `sha256`. Idempotent. */
+  /** Makes the bytes durable (fsync) and readable under `sha256`. Idempotent. */
   commit(): Promise<void>;
   /** Drops the temporary bytes. Safe to call after a failed stage or twice. */
   discard(): Promise<void>;

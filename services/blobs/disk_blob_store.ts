@@ -2,16 +2,31 @@ import { createHash } from "node:crypto";
 import type { BlobStore, ByteRange, StagedBlob } from "./blob_store.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const WRITE_BUFFER_BYTES = 256 * 1024;
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
 
 /**
- * Blobs as files under `<dir>/blobs/ab/cd/<sha256>`. A write streams into
- * `<dir>/tmp/` while hashing, is fsync'd, and only `commit()` renames it into
+ * Blobs as files under `<dir>/blobs/ab/<sha256>` (256 directories: ext4
+ * indexes large directories, and fewer directories keep mkdir off the write
+ * path). A write streams into `<dir>/tmp/` while hashing; only `commit()`
+ * fsyncs it and renames it into
  * place, so a file under its hash is always complete.
  */
 export class DiskBlobStore implements BlobStore {
   readonly #blobDir: string;
   readonly #tmpDir: string;
   #ready: Promise<void> | undefined;
+  /** Fan-out directories known to exist, so a commit is usually one rename. */
+  readonly #dirs = new Set<string>();
 
   constructor(dir: string) {
     const root = dir.replace(/\/+$/, "");
@@ -29,7 +44,7 @@ export class DiskBlobStore implements BlobStore {
 
   #path(sha256: string): string {
     if (!HEX64.test(sha256)) throw new TypeError(`not a sha256: ${sha256}`);
-    return `${this.#blobDir}/${sha256.slice(0, 2)}/${sha256.slice(2, 4)}/${sha256}`;
+    return `${this.#blobDir}/${sha256.slice(0, 2)}/${sha256}`;
   }
 
   async stage(body: ReadableStream<Uint8Array>): Promise<StagedBlob> {
@@ -38,35 +53,60 @@ export class DiskBlobStore implements BlobStore {
     const file = await Deno.open(tmpPath, { write: true, createNew: true });
     const hash = createHash("sha256");
     let bytes = 0;
+    // Network chunks are small: gather them so most images take one write.
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      const buf = pending.length === 1 ? pending[0] : concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      for (let off = 0; off < buf.byteLength;) off += await file.write(buf.subarray(off));
+    };
     try {
       for await (const chunk of body) {
         hash.update(chunk);
         bytes += chunk.byteLength;
-        for (let off = 0; off < chunk.byteLength;) off += await file.write(chunk.subarray(off));
+        pending.push(chunk);
+        pendingBytes += chunk.byteLength;
+        if (pendingBytes >= WRITE_BUFFER_BYTES) await flush();
       }
-      await file.sync();
+      if (pendingBytes > 0) await flush();
     } catch (err) {
       file.close();
       await Deno.remove(tmpPath).catch(() => {});
       throw err;
     }
-    file.close();
     const sha256 = hash.digest("hex");
     const finalPath = this.#path(sha256);
     let settled = false;
     return {
       sha256,
       bytes,
+      // The fsync waits for commit: the caller may check the bytes first, and
+      // the download's slot is free while the disk catches up.
       commit: async () => {
         if (settled) return;
-        await Deno.mkdir(finalPath.slice(0, finalPath.lastIndexOf("/")), { recursive: true });
+        settled = true;
+        try {
+          await file.sync();
+        } catch (err) {
+          file.close();
+          await Deno.remove(tmpPath).catch(() => {});
+          throw err;
+        }
+        file.close();
+        const dir = finalPath.slice(0, finalPath.lastIndexOf("/"));
+        if (!this.#dirs.has(dir)) {
+          await Deno.mkdir(dir, { recursive: true });
+          this.#dirs.add(dir);
+        }
         // Same hash means same bytes: replacing an existing file is harmless.
         await Deno.rename(tmpPath, finalPath);
-        settled = true;
       },
       discard: async () => {
         if (settled) return;
         settled = true;
+        file.close();
         await Deno.remove(tmpPath).catch(() => {});
       },
     };
@@ -124,11 +164,8 @@ export class DiskBlobStore implements BlobStore {
     await this.#ensureDirs();
     for await (const a of Deno.readDir(this.#blobDir)) {
       if (!a.isDirectory) continue;
-      for await (const b of Deno.readDir(`${this.#blobDir}/${a.name}`)) {
-        if (!b.isDirectory) continue;
-        for await (const f of Deno.readDir(`${this.#blobDir}/${a.name}/${b.name}`)) {
-          if (f.isFile && HEX64.test(f.name)) yield f.name;
-        }
+      for await (const f of Deno.readDir(`${this.#blobDir}/${a.name}`)) {
+        if (f.isFile && HEX64.test(f.name)) yield f.name;
       }
     }
   }

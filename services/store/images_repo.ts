@@ -1,5 +1,6 @@
 import type { FailureReason } from "../fetch/reasons.ts";
 import { ulid, urlHash } from "./ids.ts";
+import type { AtomicWriter } from "./kv_batcher.ts";
 import { listPage } from "./page.ts";
 import type { Keys } from "./kv_keys.ts";
 import type { ImageRecord, UrlFailure, UrlLease } from "./records.ts";
@@ -76,7 +77,7 @@ export class ImagesRepo {
    * place in listings. Call `forgetRecent(url)` once the commit succeeds.
    */
   addPut(
-    op: Deno.AtomicOperation,
+    op: AtomicWriter,
     record: Omit<ImageRecord, "seq">,
     urlHash: string,
     existing: Deno.KvEntryMaybe<ImageRecord>,
@@ -148,7 +149,7 @@ export class ImagesRepo {
 
   /** Adds to `op` the taking of a URL's download lease, as read in `state`. */
   addLease(
-    op: Deno.AtomicOperation,
+    op: AtomicWriter,
     urlHash: string,
     lease: Deno.KvEntryMaybe<UrlLease>,
     holder: string,
@@ -171,13 +172,13 @@ export class ImagesRepo {
   }
 
   /** Adds to `op` the end of a download's lease (whoever holds it now). */
-  addReleaseLease(op: Deno.AtomicOperation, urlHash: string): void {
+  addReleaseLease(op: AtomicWriter, urlHash: string): void {
     op.delete(this.keys.urlLease(urlHash));
   }
 
   /** Adds to `op` a failed download, remembered so jobs waiting on it fail the same way. */
   addFailure(
-    op: Deno.AtomicOperation,
+    op: AtomicWriter,
     urlHash: string,
     failure: { reason: FailureReason; detail: string; attempts: number },
   ): void {

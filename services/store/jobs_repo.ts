@@ -3,6 +3,7 @@ import { commitInBatches, type Mutation } from "./kv_batch.ts";
 import type { CountedState, ItemIndexState, Keys } from "./kv_keys.ts";
 import type { ImagesRepo } from "./images_repo.ts";
 import { ulid, urlHash } from "./ids.ts";
+import type { AtomicWriter } from "./kv_batcher.ts";
 import { listPage } from "./page.ts";
 import type { ItemRecord, JobRecord } from "./records.ts";
 
@@ -170,11 +171,14 @@ export class JobsRepo {
     return (await Promise.all(batches)).flat().map((e) => e.value);
   }
 
-  /** Indexes of a job's items the API calls pending (waiting or being fetched), in order. */
-  async *pendingIndexes(jobId: string): AsyncIterable<number> {
-    for await (const e of this.kv.list({ prefix: this.keys.itemsByState(jobId, "pending") })) {
-      yield e.key.at(-1) as number;
-    }
+  /**
+   * A job's item entries in index order from `fromIndex` on, read in large
+   * batches: the worker scans these rather than reading items one by one.
+   */
+  async *itemEntries(jobId: string, fromIndex = 0): AsyncIterable<Deno.KvEntry<ItemRecord>> {
+    const prefix = this.keys.itemsOf(jobId);
+    const selector = fromIndex > 0 ? { prefix, start: [...prefix, fromIndex] } : { prefix };
+    yield* this.kv.list<ItemRecord>(selector, { batchSize: 500 });
   }
 
   async *activeJobIds(): AsyncIterable<string> {
@@ -188,18 +192,13 @@ export class JobsRepo {
     return await this.kv.get<ItemRecord>(this.keys.item(jobId, index));
   }
 
-  /** A fresh atomic operation on the same KV, for commits that span repos. */
-  atomic(): Deno.AtomicOperation {
-    return this.kv.atomic();
-  }
-
   /**
    * Adds to `op` the claim of an item read as `entry`: it becomes `fetching`
    * with a lease, guarded by the entry's versionstamp. The returned claim's
    * versionstamp must be set from the commit result.
    */
   addClaim(
-    op: Deno.AtomicOperation,
+    op: AtomicWriter,
     jobId: string,
     index: number,
     entry: Deno.KvEntry<ItemRecord>,
@@ -257,7 +256,7 @@ export class JobsRepo {
 
   /** Adds to `op`: a claimed (or read) item goes back to pending, due at `notBefore`. */
   addRelease(
-    op: Deno.AtomicOperation,
+    op: AtomicWriter,
     claim: Claim,
     notBefore: number,
     patch: Partial<ItemRecord> = {},
@@ -283,7 +282,7 @@ export class JobsRepo {
    * Adds to `op` the move of a claimed item to its final state, with its
    * state index entry and its job's counter, guarded by the claim.
    */
-  addFinish(op: Deno.AtomicOperation, claim: Claim, outcome: Outcome): void {
+  addFinish(op: AtomicWriter, claim: Claim, outcome: Outcome): void {
     const { jobId, index } = claim;
     const next: ItemRecord = {
       url: claim.item.url,

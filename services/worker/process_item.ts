@@ -3,12 +3,15 @@ import { retryDelayMs } from "../fetch/retry.ts";
 import type { ImagesRepo, UrlState } from "../store/images_repo.ts";
 import type { Claim, JobsRepo, Outcome } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
+import type { KvBatcher } from "../store/kv_batcher.ts";
 import type { ItemRecord, JobRecord } from "../store/records.ts";
 
 /** How soon to look again at a URL another worker is downloading. */
 const WAIT_FOR_OTHER_DOWNLOAD_MS = 200;
 
 export interface ItemContext {
+  /** Group commit: every per-item commit goes through it. */
+  batcher: KvBatcher;
   jobs: JobsRepo;
   images: ImagesRepo;
   fetcher: Fetcher;
@@ -32,11 +35,13 @@ export async function processItem(
   job: JobRecord,
   index: number,
   seen?: Deno.KvEntry<ItemRecord>,
+  /** Frees this item's download slot; called once the network part is over. */
+  releaseSlot: () => void = () => {},
 ): Promise<void> {
   let entry: Deno.KvEntryMaybe<ItemRecord> = seen ?? await ctx.jobs.itemEntry(job.id, index);
   for (let tries = 0; tries < 2; tries++) {
     if (!entry.value || !isClaimable(entry.value, Date.now())) return;
-    const done = await step(ctx, job, index, entry as Deno.KvEntry<ItemRecord>);
+    const done = await step(ctx, job, index, entry as Deno.KvEntry<ItemRecord>, releaseSlot);
     if (done) return;
     // The item changed since it was read (the pump's copy may be old): read it once more.
     entry = await ctx.jobs.itemEntry(job.id, index);
@@ -49,6 +54,7 @@ async function step(
   job: JobRecord,
   index: number,
   entry: Deno.KvEntry<ItemRecord>,
+  releaseSlot: () => void,
 ): Promise<boolean> {
   const { urlHash } = entry.value;
   const asRead: Claim = {
@@ -61,34 +67,36 @@ async function step(
 
   const earlier = earlierOutcome(job, url, entry.value.attempts);
   if (earlier) {
-    const op = ctx.jobs.atomic().check(url.image, url.failure);
-    ctx.jobs.addFinish(op, asRead, earlier);
-    if (!(await op.commit()).ok) return false;
-    await ctx.jobs.finalizeIfDone(job.id);
-    return true;
+    const res = await ctx.batcher.commit((w) => {
+      ctx.jobs.addFinish(w.check(url.image, url.failure), asRead, earlier);
+    });
+    return res.ok;
   }
   const lease = url.lease.value;
   if (lease && lease.until >= Date.now()) {
     // Another job's item is downloading this URL: look again shortly.
-    const op = ctx.jobs.atomic();
-    ctx.jobs.addRelease(op, asRead, Date.now() + WAIT_FOR_OTHER_DOWNLOAD_MS);
-    return (await op.commit()).ok;
+    const res = await ctx.batcher.commit((w) =>
+      ctx.jobs.addRelease(w, asRead, Date.now() + WAIT_FOR_OTHER_DOWNLOAD_MS)
+    );
+    return res.ok;
   }
 
   // Claim the item and the URL together, guarded by everything just read.
   const holder = `${ctx.owner}/${job.id}/${index}`;
   const attempts = entry.value.attempts + 1;
-  const op = ctx.jobs.atomic().check(url.image, url.failure);
-  const claim = ctx.jobs.addClaim(op, job.id, index, entry, ctx.owner, ctx.leaseMs, { attempts });
-  ctx.images.addLease(op, urlHash, url.lease, holder, ctx.leaseMs);
-  const res = await op.commit();
+  let claim!: Claim;
+  const res = await ctx.batcher.commit((w) => {
+    w.check(url.image, url.failure);
+    claim = ctx.jobs.addClaim(w, job.id, index, entry, ctx.owner, ctx.leaseMs, { attempts });
+    ctx.images.addLease(w, urlHash, url.lease, holder, ctx.leaseMs);
+  });
   if (!res.ok) return false;
   claim.versionstamp = res.versionstamp;
   if (job.started === null) {
     await ctx.jobs.markStarted(job);
     job.started = Date.now(); // the pump's copy: later items skip the KV read
   }
-  await download(ctx, claim, url, holder, attempts);
+  await download(ctx, claim, url, holder, attempts, releaseSlot);
   return true;
 }
 
@@ -116,6 +124,7 @@ async function download(
   url: UrlState,
   holder: string,
   attempts: number,
+  releaseSlot: () => void,
 ): Promise<void> {
   const { urlHash } = claim.item;
   const heartbeat = keepLeases(ctx, claim, holder);
@@ -124,36 +133,39 @@ async function download(
     result = await ctx.fetcher.attempt(claim.item.url, ctx.signal);
   } finally {
     await heartbeat.stop();
+    // The rest is disk and KV work: let the next download start.
+    releaseSlot();
   }
   try {
     if (result.ok) return await stored(ctx, claim, url, result);
     if (ctx.signal.aborted) {
       // Shutting down: hand the item back untouched for the next process.
-      const op = ctx.jobs.atomic();
-      ctx.images.addReleaseLease(op, urlHash);
-      ctx.jobs.addRelease(op, claim, Date.now(), { attempts: attempts - 1 });
-      await op.commit();
+      await ctx.batcher.commit((w) => {
+        ctx.images.addReleaseLease(w, urlHash);
+        ctx.jobs.addRelease(w, claim, Date.now(), { attempts: attempts - 1 });
+      });
       return;
     }
-    const op = ctx.jobs.atomic();
     if (result.transient && attempts <= ctx.retries) {
       const delay = retryDelayMs(attempts, result, {
         baseMs: ctx.retryBaseMs,
         capMs: Math.max(ctx.retryBaseMs * 16, ctx.retryAfterCapMs),
         retryAfterCapMs: ctx.retryAfterCapMs,
       });
-      ctx.images.addReleaseLease(op, urlHash);
-      ctx.jobs.addRelease(op, claim, Date.now() + delay, {
-        reason: result.reason,
-        detail: result.detail,
+      await ctx.batcher.commit((w) => {
+        ctx.images.addReleaseLease(w, urlHash);
+        ctx.jobs.addRelease(w, claim, Date.now() + delay, {
+          reason: result.reason,
+          detail: result.detail,
+        });
       });
-      await op.commit();
       return;
     }
     const failure = { reason: result.reason, detail: result.detail, attempts };
-    ctx.images.addFailure(op, urlHash, failure);
-    ctx.jobs.addFinish(op, claim, { state: "failed", ...failure });
-    if ((await op.commit()).ok) await ctx.jobs.finalizeIfDone(claim.jobId);
+    await ctx.batcher.commit((w) => {
+      ctx.images.addFailure(w, urlHash, failure);
+      ctx.jobs.addFinish(w, claim, { state: "failed", ...failure });
+    });
   } catch (err) {
     // Storage or KV trouble: the claim's lease runs out and the sweep retries it.
     console.error(`worker: ${claim.item.url}: ${(err as Error).message}`);
@@ -185,10 +197,11 @@ async function stored(
     storedAt: Date.now(),
   };
   const outcome: Outcome = { state: "complete", attempts: claim.item.attempts };
-  const op = ctx.jobs.atomic();
-  ctx.images.addPut(op, record, claim.item.urlHash, url.image);
-  ctx.jobs.addFinish(op, claim, outcome);
-  if ((await op.commit()).ok) {
+  const res = await ctx.batcher.commit((w) => {
+    ctx.images.addPut(w, record, claim.item.urlHash, url.image);
+    ctx.jobs.addFinish(w, claim, outcome);
+  });
+  if (res.ok) {
     ctx.images.forgetRecent(record.url);
   } else {
     // The index entry changed meanwhile (another job refreshed it) or the
@@ -196,7 +209,6 @@ async function stored(
     await ctx.images.put(record, claim.item.urlHash);
     await ctx.jobs.finish(claim, outcome);
   }
-  await ctx.jobs.finalizeIfDone(claim.jobId);
 }
 
 /**

@@ -1,4 +1,9 @@
-type Task = () => Promise<void>;
+/**
+ * A task gets `release`, which frees its slot before the task ends: work
+ * after the download proper (flushing to disk, committing to KV) then no
+ * longer holds back the next download.
+ */
+type Task = (release: () => void) => Promise<void>;
 
 interface HostQueue {
   tasks: Task[];
@@ -16,6 +21,8 @@ export class Scheduler {
   readonly #ready: string[] = [];
   #running = 0;
   #queued = 0;
+  /** Tasks started and not yet finished, released or not. */
+  #tails = 0;
   #waiters: (() => void)[] = [];
 
   constructor(private readonly globalLimit: number, private readonly perHostLimit: number) {}
@@ -45,9 +52,9 @@ export class Scheduler {
     while (this.#queued >= max) await this.#changed();
   }
 
-  /** Resolves when nothing runs or waits. */
+  /** Resolves when nothing runs or waits, including work after an early release. */
   async idle(): Promise<void> {
-    while (this.#running > 0 || this.#queued > 0) await this.#changed();
+    while (this.#tails > 0 || this.#queued > 0) await this.#changed();
   }
 
   /** Forgets tasks not yet started (on shutdown); their items stay pending in KV. */
@@ -87,12 +94,21 @@ export class Scheduler {
       this.#running++;
       q.running++;
       this.#markReady(host, q);
-      task().catch(() => {}).finally(() => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
         this.#running--;
         q.running--;
         if (q.running === 0 && q.tasks.length === 0) this.#hosts.delete(host);
         else this.#markReady(host, q);
         this.#dispatch();
+        this.#notify();
+      };
+      this.#tails++;
+      task(release).catch(() => {}).finally(() => {
+        release();
+        this.#tails--;
         this.#notify();
       });
     }

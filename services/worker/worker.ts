@@ -4,7 +4,6 @@ import { isClaimable } from "../store/jobs_repo.ts";
 import type { ItemContext } from "./process_item.ts";
 import { processItem } from "./process_item.ts";
 import { Scheduler } from "./scheduler.ts";
-import type { ItemRecord } from "../store/records.ts";
 
 export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
   kv: Deno.Kv;
@@ -110,17 +109,24 @@ export class Worker {
     const { jobs } = this.#opts;
     const job = await jobs.getJob(jobId);
     if (!job) return;
+    // Items below this index are all done: later passes start here.
+    let lowWater = 0;
     while (!this.#stopping) {
       let pending = 0;
       let nextDue = Infinity;
-      for await (const index of jobs.pendingIndexes(jobId)) {
+      let contiguousDone = true;
+      for await (const entry of jobs.itemEntries(jobId, lowWater)) {
         if (this.#stopping) return;
+        const index = entry.key.at(-1) as number;
+        const item = entry.value;
+        if (item.state === "complete" || item.state === "failed") {
+          if (contiguousDone) lowWater = index + 1;
+          continue;
+        }
+        contiguousDone = false;
         pending++;
         const key = `${jobId}/${index}`;
         if (this.#inFlight.has(key)) continue;
-        const entry = await jobs.itemEntry(jobId, index);
-        const item = entry.value;
-        if (!item) continue;
         const now = Date.now();
         if (!isClaimable(item, now)) {
           nextDue = Math.min(nextDue, item.notBefore ?? item.leaseUntil ?? now);
@@ -129,9 +135,9 @@ export class Worker {
         await this.#scheduler.whenRoom(this.#opts.concurrency * 4);
         if (this.#stopping) return;
         this.#inFlight.add(key);
-        this.#scheduler.submit(hostKey(item.url), async () => {
+        this.#scheduler.submit(hostKey(item.url), async (release) => {
           try {
-            await processItem(this.#ctx, job, index, entry as Deno.KvEntry<ItemRecord>);
+            await processItem(this.#ctx, job, index, entry, release);
           } finally {
             this.#inFlight.delete(key);
             this.#wakers.get(jobId)?.();
