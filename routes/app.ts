@@ -3,6 +3,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AppDeps } from "./deps.ts";
 import { mountDocs } from "./docs.ts";
 import { healthRouter } from "./health.ts";
+import { CONTENT_PATH, serveImageContent } from "./image_content.ts";
 import { imageHandlers } from "./images.handlers.ts";
 import * as imageRoutes from "./images.routes.ts";
 import { jobHandlers } from "./jobs.handlers.ts";
@@ -15,10 +16,7 @@ import { errorHandler, problemResponse, validationHook } from "./problem.ts";
  */
 export function createApp(deps: AppDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  // Image bytes carry their own, narrower set (routes/images.handlers.ts): they
-  // are embedded by other sites, and the full set costs a fifth of their speed.
-  const secure = secureHeaders();
-  app.use((c, next) => c.req.path === "/images/content" ? next() : secure(c, next));
+  app.use(secureHeaders());
 
   const images = imageHandlers(deps);
   const jobs = jobHandlers(deps);
@@ -38,5 +36,17 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     problemResponse(c, 404, `Nothing is served at ${c.req.method} ${c.req.path}.`)
   );
   app.onError(errorHandler);
+
+  // Image bytes skip the router and middleware: measured, that takes this
+  // route from about 0.55 to about 0.8 of a bare Deno.serve's throughput.
+  // It keeps its own narrower security headers (routes/image_content.ts).
+  const viaHono = app.fetch;
+  app.fetch = (req, env, ctx) => {
+    if (req.method === "GET" || req.method === "HEAD") {
+      const url = new URL(req.url);
+      if (url.pathname === CONTENT_PATH) return serveImageContent(req, url, deps);
+    }
+    return viaHono(req, env, ctx);
+  };
   return app;
 }

@@ -12,7 +12,7 @@ import type {
   SubmitImagesRoute,
 } from "./images.routes.ts";
 import { fieldErrors, ProblemError } from "./problem.ts";
-import { parseRange } from "./range.ts";
+import { serveImageContent } from "./image_content.ts";
 import { SubmitBody } from "./schemas.ts";
 import { imageView, jobView } from "./views.ts";
 
@@ -49,7 +49,7 @@ const notStored = (url: string) =>
   new ProblemError(404, `No image is stored under the URL '${url}'.`);
 
 export function imageHandlers(deps: AppDeps) {
-  const { jobs, images, content } = deps;
+  const { jobs, images } = deps;
 
   const submitImages: RouteHandler<SubmitImagesRoute> = async (c) => {
     const body = await readSubmission(c, c.req.valid("json"));
@@ -83,58 +83,12 @@ export function imageHandlers(deps: AppDeps) {
     return c.json(imageView(record), 200);
   };
 
-  /** GET and HEAD share this: only whether a body is sent differs. */
-  const serveContent = async (c: Context, url: string, withBody: boolean): Promise<Response> => {
-    const record = await images.getRecentByUrl(url);
-    if (!record) throw notStored(url);
-    const etag = `"${record.sha256}"`;
-    const headers: Record<string, string> = {
-      "Content-Type": record.contentType,
-      ETag: etag,
-      "Accept-Ranges": "bytes",
-      "Cache-Control": "public, no-cache",
-      "X-Content-Type-Options": "nosniff",
-      "Content-Security-Policy": "default-src 'none'; sandbox",
-      "Cross-Origin-Resource-Policy": "cross-origin",
-    };
-    const inm = c.req.header("if-none-match");
-    if (
-      inm &&
-      (inm.trim() === "*" || inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag))
-    ) {
-      return c.body(null, 304, headers);
-    }
-    const range = parseRange(c.req.header("range"), record.bytes);
-    if (range === "unsatisfiable") {
-      throw new ProblemError(
-        416,
-        `The range lies outside the image's ${record.bytes} bytes.`,
-        undefined,
-        undefined,
-        { "Content-Range": `bytes */${record.bytes}` },
-      );
-    }
-    const stream = withBody ? await content.open(record, range ?? undefined) : null;
-    if (withBody && !stream) {
-      throw new ProblemError(
-        500,
-        "The stored bytes of this image are missing; run `deno task fsck`.",
-      );
-    }
-    const body = stream as ReadableStream<Uint8Array<ArrayBuffer>> | Uint8Array<ArrayBuffer> | null;
-    if (range) {
-      headers["Content-Range"] = `bytes ${range.start}-${range.end}/${record.bytes}`;
-      headers["Content-Length"] = String(range.end - range.start + 1);
-      return body ? c.body(body, 206, headers) : c.body(null, 206, headers);
-    }
-    headers["Content-Length"] = String(record.bytes);
-    return body ? c.body(body, 200, headers) : c.body(null, 200, headers);
-  };
-
+  // Normally answered before Hono (see createApp); these serve the same way
+  // should a request reach the router.
   const getImageContent: RouteHandler<GetImageContentRoute> = (c) =>
-    serveContent(c, c.req.valid("query").url, true) as never;
+    serveImageContent(c.req.raw, new URL(c.req.url), deps) as never;
   const headImageContent: RouteHandler<HeadImageContentRoute> = (c) =>
-    serveContent(c, c.req.valid("query").url, false) as never;
+    serveImageContent(c.req.raw, new URL(c.req.url), deps) as never;
 
   return { submitImages, listImages, getImageMetadata, getImageContent, headImageContent };
 }

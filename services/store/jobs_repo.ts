@@ -267,17 +267,6 @@ export class JobsRepo {
       .set(key, { ...rest, ...patch, state: "pending", notBefore } satisfies ItemRecord);
   }
 
-  /** Puts a claimed item back to pending, due at `notBefore`. False when the claim was lost. */
-  async release(
-    claim: Claim,
-    notBefore: number,
-    patch: Partial<ItemRecord> = {},
-  ): Promise<boolean> {
-    const op = this.kv.atomic();
-    this.addRelease(op, claim, notBefore, patch);
-    return (await op.commit()).ok;
-  }
-
   /**
    * Adds to `op` the move of a claimed item to its final state, with its
    * state index entry and its job's counter, guarded by the claim.

@@ -1,5 +1,5 @@
 import { hostKey } from "../fetch/fetcher.ts";
-import type { JobMessage, JobsRepo } from "../store/jobs_repo.ts";
+import type { JobMessage } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
 import type { ItemContext } from "./process_item.ts";
 import { processItem } from "./process_item.ts";
@@ -46,10 +46,6 @@ export class Worker {
     this.#scheduler = new Scheduler(opts.concurrency, opts.perHostConcurrency);
   }
 
-  get jobs(): JobsRepo {
-    return this.#opts.jobs;
-  }
-
   start(): void {
     if (this.#opts.useQueue) {
       this.#opts.kv.listenQueue((msg: unknown) => {
@@ -73,18 +69,21 @@ export class Worker {
     this.#pumps.set(jobId, pump);
   }
 
+  /** Downloads running and waiting, and jobs being pumped, in this process. */
+  stats(): { running: number; queued: number; jobs: number } {
+    return {
+      running: this.#scheduler.running,
+      queued: this.#scheduler.queued,
+      jobs: this.#pumps.size,
+    };
+  }
+
   /** One sweep: makes sure every active job is being pumped here. */
   async sweep(): Promise<void> {
     for await (const jobId of this.#opts.jobs.activeJobIds()) {
       if (this.#stopping) return;
       this.notify(jobId);
     }
-  }
-
-  /** Resolves when no job is being pumped and no download runs (tests use this). */
-  async idle(): Promise<void> {
-    while (this.#pumps.size > 0) await Promise.all(this.#pumps.values());
-    await this.#scheduler.idle();
   }
 
   /**

@@ -6,6 +6,8 @@ export interface Route {
   headers?: Record<string, string>;
   /** Wait this long before answering. */
   delayMs?: number;
+  /** Builds the whole answer instead (for streamed, misbehaving bodies). */
+  respond?: () => Response;
 }
 
 export interface ImageOrigin {
@@ -30,6 +32,7 @@ export function startImageOrigin(routes: Record<string, Route> = {}): ImageOrigi
     const route = table.get(path);
     if (!route) return new Response("not found", { status: 404 });
     if (route.delayMs) await new Promise((r) => setTimeout(r, route.delayMs));
+    if (route.respond) return route.respond();
     return new Response(route.body as BodyInit ?? null, {
       status: route.status ?? 200,
       headers: route.headers ?? {},
