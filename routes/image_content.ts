@@ -51,14 +51,14 @@ async function serve(
   const record = await images.getRecentByUrl(imageUrl);
   if (!record) throw new ProblemError(404, `No image is stored under the URL '${imageUrl}'.`);
   const etag = `"${record.sha256}"`;
-  // Few headers on purpose: each one costs on the hottest route. Only raster
-  // types identified from the bytes are ever served, and nosniff keeps
-  // browsers to that type. Without Cache-Control or Last-Modified, caches
-  // revalidate with the ETag before reuse, which a refresh needs.
+  // Few headers on purpose: on this route each one costs a few percent of
+  // throughput (measured with wrk). Only raster types identified from the
+  // bytes are ever served, and nosniff keeps browsers to that type. Without
+  // Cache-Control or Last-Modified, caches revalidate with the ETag before
+  // reuse, which a refresh needs.
   const headers: Record<string, string> = {
     "Content-Type": record.contentType,
     ETag: etag,
-    "Accept-Ranges": "bytes",
     "X-Content-Type-Options": "nosniff",
     // Images are meant to be embedded by other sites.
     "Cross-Origin-Resource-Policy": "cross-origin",
@@ -88,9 +88,12 @@ async function serve(
     );
   }
   if (range) {
+    headers["Accept-Ranges"] = "bytes";
     headers["Content-Range"] = `bytes ${range.start}-${range.end}/${record.bytes}`;
     headers["Content-Length"] = String(range.end - range.start + 1);
-  } else {
+  } else if (!(body instanceof Uint8Array)) {
+    // HEAD and streamed bodies; Deno.serve writes it itself for bytes in memory.
+    headers["Accept-Ranges"] = "bytes";
     headers["Content-Length"] = String(record.bytes);
   }
   return new Response(body as BodyInit | null, { status: range ? 206 : 200, headers });

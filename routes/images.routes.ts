@@ -89,7 +89,10 @@ const contentHeaders = z.object({
   "Content-Type": z.string().openapi({ example: "image/png" }),
   "Content-Length": z.string().openapi({ example: "40213" }),
   ETag: z.string().openapi({ description: "The SHA-256 of the bytes, quoted." }),
-  "Accept-Ranges": z.string().openapi({ example: "bytes" }),
+  "Accept-Ranges": z.string().optional().openapi({
+    example: "bytes",
+    description: "Sent on HEAD and on ranges: a single byte range is honoured.",
+  }),
 });
 
 const contentRequest = { query: UrlQuery };
