@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseRange } from "../routes/range.ts";
-import { ConfigError, parseConfig } from "../services/config.ts";
+import { ConfigError, parseConfig, SETTING_NAMES } from "../services/config.ts";
+import { FAILURE_REASONS } from "../services/fetch/reasons.ts";
 import { isUlid, ulid } from "../services/store/ids.ts";
 import { decodeCursor, encodeCursor } from "../services/store/page.ts";
 import { CsvError, parseCsvUrls, parseLines, uniqueUrls } from "../services/url_list.ts";
@@ -113,4 +114,12 @@ Deno.test("BlobCache keeps at most maxBytes, evicting the least recently used", 
   assert.equal(cache.get("big"), undefined, "items over maxItemBytes are not kept");
   cache.delete("a");
   assert.equal(cache.size, 4);
+});
+
+Deno.test("the README documents every setting and every failure reason", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  for (const name of SETTING_NAMES) assert.ok(readme.includes(`\`${name}\``), `${name} in README`);
+  for (const reason of FAILURE_REASONS) {
+    assert.ok(readme.includes(`\`${reason}\``), `${reason} in README`);
+  }
 });
