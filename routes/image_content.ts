@@ -1,6 +1,6 @@
 import type { ImageContent } from "../services/image_content.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
-import { fieldErrors, problemBody, ProblemError } from "./problem.ts";
+import { problemBody, ProblemError, validationProblem } from "./problem.ts";
 import { parseRange } from "./range.ts";
 import { UrlQuery } from "./schemas.ts";
 
@@ -39,14 +39,7 @@ async function serve(
   { images, content }: { images: ImagesRepo; content: ImageContent },
 ): Promise<Response> {
   const query = UrlQuery.safeParse({ url: url.searchParams.get("url") ?? undefined });
-  if (!query.success) {
-    throw new ProblemError(
-      400,
-      "The query parameters failed validation.",
-      fieldErrors(query.error),
-      "validation-error",
-    );
-  }
+  if (!query.success) throw validationProblem("query parameters", query.error);
   const imageUrl = query.data.url;
   const record = await images.getRecentByUrl(imageUrl);
   if (!record) throw new ProblemError(404, `No image is stored under the URL '${imageUrl}'.`);

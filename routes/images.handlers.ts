@@ -11,7 +11,7 @@ import type {
   ListImagesRoute,
   SubmitImagesRoute,
 } from "./images.routes.ts";
-import { fieldErrors, ProblemError } from "./problem.ts";
+import { ProblemError, validationProblem } from "./problem.ts";
 import { serveImageContent } from "./image_content.ts";
 import { SubmitBody } from "./schemas.ts";
 import { imageView, jobView } from "./views.ts";
@@ -34,14 +34,7 @@ async function readSubmission(c: Context, jsonBody: unknown): Promise<SubmitBody
     throw new ProblemError(400, "A request body (JSON, plain text or CSV) is required.");
   }
   const parsed = SubmitBody.safeParse(candidate);
-  if (!parsed.success) {
-    throw new ProblemError(
-      400,
-      "The request body failed validation.",
-      fieldErrors(parsed.error),
-      "validation-error",
-    );
-  }
+  if (!parsed.success) throw validationProblem("request body", parsed.error);
   return parsed.data;
 }
 

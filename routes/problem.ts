@@ -109,19 +109,32 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** The one 400 problem for input that fails its schema, wherever it was read. */
+export function validationProblem(
+  where: "query parameters" | "path parameters" | "request body",
+  error: z.ZodError,
+): ProblemError {
+  return new ProblemError(
+    400,
+    `The ${where} failed validation.`,
+    fieldErrors(error),
+    "validation-error",
+  );
+}
+
 /** The `defaultHook` for every route: validation failures become one 400 problem. */
 export function validationHook(
   result: { success: boolean; error?: z.ZodError; target?: string },
   c: Context,
 ): Response | undefined {
   if (result.success || !result.error) return undefined;
-  const errors = fieldErrors(result.error);
   const where = result.target === "query"
     ? "query parameters"
     : result.target === "param"
     ? "path parameters"
     : "request body";
-  return problemResponse(c, 400, `The ${where} failed validation.`, errors, "validation-error");
+  const p = validationProblem(where, result.error);
+  return problemResponse(c, p.status, p.message, p.errors, p.slug);
 }
 
 /** `onError`: known errors keep their status; anything else is a bare 500. */
