@@ -1,5 +1,5 @@
 import type { FailureReason } from "../fetch/reasons.ts";
-import { commitInBatches, type Mutation } from "./kv_batch.ts";
+import { commitInBatches, type Mutation } from "./kv_bulk.ts";
 import type { CountedState, ItemIndexState, Keys } from "./kv_keys.ts";
 import type { ImagesRepo } from "./images_repo.ts";
 import { ulid, urlHash } from "./ids.ts";
