@@ -40,6 +40,11 @@ export function mountDocs(app: OpenAPIHono<any>): void {
       cdn: "/docs/scalar.js",
       pageTitle: "Image ingestion service",
       withDefaultFonts: false,
+      // Features that call Scalar's hosted services: they cannot work offline
+      // and would send the document elsewhere.
+      agent: { disabled: true },
+      mcp: { disabled: true },
+      showDeveloperTools: "never",
     }),
   );
 }

@@ -40,6 +40,8 @@ Deno.test({
       assert.match(dom, /Submit image URLs for download/);
       assert.match(dom, /List stored images, oldest first/);
       assert.match(dom, /\/images\/metadata/);
+      // Hosted features (AI agent, MCP) are off: they cannot work offline.
+      assert.doesNotMatch(dom, /Ask AI|Generate MCP/);
     } finally {
       await server.shutdown();
       await t.close();
