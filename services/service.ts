@@ -77,6 +77,7 @@ export async function openService(config: Config): Promise<Service> {
       closed = true;
       await worker.stop(config.shutdownGraceMs);
       fetcher.close();
+      blobs.close();
       kv.close();
     },
   };

@@ -568,6 +568,7 @@ Deno.test("attempt() stores a PNG with the right hash and size, and commit makes
     assert.deepEqual(new Uint8Array(await new Response(stream).arrayBuffer()), PNG);
   } finally {
     fetcher.close();
+    blobs.close();
     await origin.close();
     await Deno.remove(dir, { recursive: true });
   }

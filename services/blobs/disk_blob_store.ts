@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import type { BlobStore, ByteRange, StagedBlob } from "./blob_store.ts";
+import { BlobWriter, type WriterReply } from "./blob_writer.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const WRITE_BUFFER_BYTES = 256 * 1024;
@@ -18,15 +18,15 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
  * Blobs as files under `<dir>/blobs/ab/<sha256>` (256 directories: ext4
  * indexes large directories, and fewer directories keep mkdir off the write
  * path). A write streams into `<dir>/tmp/` while hashing; only `commit()`
- * fsyncs it and renames it into
- * place, so a file under its hash is always complete.
+ * fsyncs it and renames it into place, so a file under its hash is always
+ * complete. The file work runs on a worker thread (blob_writer_worker.ts).
  */
 export class DiskBlobStore implements BlobStore {
   readonly #blobDir: string;
   readonly #tmpDir: string;
   #ready: Promise<void> | undefined;
-  /** Fan-out directories known to exist, so a commit is usually one rename. */
-  readonly #dirs = new Set<string>();
+  /** File creation, writes, fsync and rename happen on this worker thread. */
+  readonly #writer = new BlobWriter();
 
   constructor(dir: string) {
     const root = dir.replace(/\/+$/, "");
@@ -49,67 +49,65 @@ export class DiskBlobStore implements BlobStore {
 
   async stage(body: ReadableStream<Uint8Array>): Promise<StagedBlob> {
     await this.#ensureDirs();
-    const tmpPath = `${this.#tmpDir}/${crypto.randomUUID()}`;
-    const file = await Deno.open(tmpPath, { write: true, createNew: true });
-    const hash = createHash("sha256");
-    let bytes = 0;
-    // Network chunks are small: gather them so most images take one write.
+    const writer = this.#writer;
+    const id = writer.newId();
+    const path = `${this.#tmpDir}/${crypto.randomUUID()}`;
+    writer.send({ op: "open", id, path });
+    // Network chunks are small: gather them so most images take one write,
+    // and wait for the disk every WRITE_BUFFER_BYTES so memory stays bounded.
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
-    const flush = async () => {
-      const buf = pending.length === 1 ? pending[0] : concat(pending, pendingBytes);
+    const flush = async (wait: boolean) => {
+      const own = pending.length > 1;
+      const chunk = own ? concat(pending, pendingBytes) : pending[0];
       pending = [];
       pendingBytes = 0;
-      for (let off = 0; off < buf.byteLength;) off += await file.write(buf.subarray(off));
+      const msg = { op: "write" as const, id, chunk, ack: wait };
+      // A buffer made here can be handed over instead of copied.
+      const transfer = own ? [chunk.buffer as ArrayBuffer] : [];
+      if (!wait) return writer.send(msg, transfer);
+      const res = await writer.ask(msg, transfer);
+      if (!res.ok) throw new Error(`cannot write blob: ${res.error}`);
     };
+    let finished: WriterReply;
     try {
       for await (const chunk of body) {
-        hash.update(chunk);
-        bytes += chunk.byteLength;
         pending.push(chunk);
         pendingBytes += chunk.byteLength;
-        if (pendingBytes >= WRITE_BUFFER_BYTES) await flush();
+        if (pendingBytes >= WRITE_BUFFER_BYTES) await flush(true);
       }
-      if (pendingBytes > 0) await flush();
+      if (pendingBytes > 0) await flush(false);
+      finished = await writer.ask({ op: "finish", id });
+      if (!finished.ok) throw new Error(`cannot write blob: ${finished.error}`);
     } catch (err) {
-      file.close();
-      await Deno.remove(tmpPath).catch(() => {});
+      await writer.ask({ op: "discard", id, path });
       throw err;
     }
-    const sha256 = hash.digest("hex");
+    const sha256 = finished.sha256!;
     const finalPath = this.#path(sha256);
     let settled = false;
     return {
       sha256,
-      bytes,
+      bytes: finished.bytes!,
       // The fsync waits for commit: the caller may check the bytes first, and
       // the download's slot is free while the disk catches up.
       commit: async () => {
         if (settled) return;
         settled = true;
-        try {
-          await file.sync();
-        } catch (err) {
-          file.close();
-          await Deno.remove(tmpPath).catch(() => {});
-          throw err;
-        }
-        file.close();
-        const dir = finalPath.slice(0, finalPath.lastIndexOf("/"));
-        if (!this.#dirs.has(dir)) {
-          await Deno.mkdir(dir, { recursive: true });
-          this.#dirs.add(dir);
-        }
-        // Same hash means same bytes: replacing an existing file is harmless.
-        await Deno.rename(tmpPath, finalPath);
+        const res = await writer.ask({ op: "commit", id, path, finalPath });
+        if (!res.ok) throw new Error(`cannot store blob: ${res.error}`);
       },
       discard: async () => {
         if (settled) return;
         settled = true;
-        file.close();
-        await Deno.remove(tmpPath).catch(() => {});
+        await writer.ask({ op: "discard", id, path });
       },
     };
+  }
+
+  /** Stops the writer thread; call when the service shuts down. */
+  close(): void {
+    this.#writer.close();
   }
 
   async get(sha256: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null> {
