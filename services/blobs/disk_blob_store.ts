@@ -3,6 +3,7 @@ import { BlobWriter, type WriterReply } from "./blob_writer.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const WRITE_BUFFER_BYTES = 256 * 1024;
+const TMP_SHARDS = Array.from({ length: 16 }, (_, i) => i.toString(16));
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
@@ -37,7 +38,7 @@ export class DiskBlobStore implements BlobStore {
   #ensureDirs(): Promise<void> {
     this.#ready ??= Promise.all([
       Deno.mkdir(this.#blobDir, { recursive: true }),
-      Deno.mkdir(this.#tmpDir, { recursive: true }),
+      ...TMP_SHARDS.map((d) => Deno.mkdir(`${this.#tmpDir}/${d}`, { recursive: true })),
     ]).then(() => {});
     return this.#ready;
   }
@@ -51,7 +52,8 @@ export class DiskBlobStore implements BlobStore {
     await this.#ensureDirs();
     const writer = this.#writer;
     const id = writer.newId();
-    const path = `${this.#tmpDir}/${crypto.randomUUID()}`;
+    // Creating files in one directory is serialised by the kernel: spread them.
+    const path = `${this.#tmpDir}/${TMP_SHARDS[id % TMP_SHARDS.length]}/${crypto.randomUUID()}`;
     writer.send({ op: "open", id, path });
     // Network chunks are small: gather them so most images take one write,
     // and wait for the disk every WRITE_BUFFER_BYTES so memory stays bounded.
@@ -172,8 +174,7 @@ export class DiskBlobStore implements BlobStore {
   async sweepTemporaries(olderThanMs = 60 * 60 * 1000): Promise<number> {
     await this.#ensureDirs();
     let removed = 0;
-    for await (const f of Deno.readDir(this.#tmpDir)) {
-      const path = `${this.#tmpDir}/${f.name}`;
+    for await (const path of walkFiles(this.#tmpDir)) {
       const info = await Deno.stat(path).catch(() => null);
       if (info?.mtime && Date.now() - info.mtime.getTime() > olderThanMs) {
         await Deno.remove(path).catch(() => {});
@@ -181,5 +182,18 @@ export class DiskBlobStore implements BlobStore {
       }
     }
     return removed;
+  }
+}
+
+/** Every file under `dir`, one level of subdirectories deep at most. */
+async function* walkFiles(dir: string): AsyncIterable<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isFile) yield path;
+    else if (entry.isDirectory) {
+      for await (const inner of Deno.readDir(path)) {
+        if (inner.isFile) yield `${path}/${inner.name}`;
+      }
+    }
   }
 }
