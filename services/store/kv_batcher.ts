@@ -60,7 +60,7 @@ class Recorded implements AtomicWriter {
   }
 
   #touch(key: Deno.KvKey) {
-    this.keys.add(JSON.stringify(key));
+    this.keys.add(keyId(key));
     this.bytes += 64;
   }
 
@@ -172,13 +172,24 @@ export class KvBatcher {
   }
 }
 
+/** A string naming a key, cheap to build (this runs for every key of every commit). */
+function keyId(key: Deno.KvKey): string {
+  let id = "";
+  for (const part of key) {
+    id += typeof part === "string" ? `s${part}\u0000` : `${typeof part}${String(part)}\u0000`;
+  }
+  return id;
+}
+
+/**
+ * A generous estimate of a value's encoded size, for the per-commit byte
+ * limit: records here are small objects whose only long field is a URL.
+ */
 function estimateSize(value: unknown): number {
   if (value === null || value === undefined) return 8;
-  if (typeof value === "string") return value.length * 2;
-  if (value instanceof Deno.KvU64) return 16;
-  try {
-    return JSON.stringify(value).length;
-  } catch {
-    return 1024;
-  }
+  if (typeof value === "string") return value.length * 3;
+  if (typeof value !== "object" || value instanceof Deno.KvU64) return 16;
+  let size = 256;
+  for (const v of Object.values(value)) if (typeof v === "string") size += v.length * 3;
+  return size;
 }
