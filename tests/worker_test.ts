@@ -3,6 +3,7 @@ import { startTestService } from "./support/app.ts";
 import { allItems, submit, waitForJob } from "./support/http.ts";
 import { startImageOrigin } from "./support/image_origin.ts";
 import { makeImage } from "./support/images.ts";
+import { keys } from "../services/store/kv_keys.ts";
 
 Deno.test("transient failures are retried: 500 twice then 200 is stored on the third attempt", async () => {
   const png = await makeImage("png", { width: 6, height: 6, seed: 1 });
@@ -157,5 +158,35 @@ Deno.test("an item claimed by a worker that died is resumed once its lease expir
   } finally {
     await t.close();
     await origin.close();
+  }
+});
+
+Deno.test("items of a job whose POST died mid-way are collected; finished jobs leave no marker", async () => {
+  const t = await startTestService({}, { startWorker: false });
+  try {
+    const { kv, jobs } = t.service;
+    const k = keys();
+    // A finished POST: no creation marker left behind.
+    const job = await submit(t.app, { urls: ["https://images.example.com/a.png"] });
+    const markers = [];
+    for await (const e of kv.list({ prefix: k.creatingJobs() })) markers.push(e);
+    assert.deepEqual(markers, []);
+
+    // A POST that died after writing items but before its final commit.
+    const ghost = "01KAQ4Z3T7V6B6XG5N3W2R8M9C";
+    await kv.set(k.creatingJob(ghost), Date.now() - 60_000);
+    await kv.set(k.item(ghost, 0), { url: "https://x.example/1.png" });
+    await kv.set(k.itemByState(ghost, "pending", 0), null);
+    assert.equal(await jobs.collectAbandoned(120_000), 0, "too young to collect");
+    assert.equal(await jobs.collectAbandoned(30_000), 1);
+    const left = [];
+    for await (const e of kv.list({ prefix: [k.item(ghost, 0)[0]] })) {
+      if (e.key.includes(ghost)) left.push(e.key);
+    }
+    assert.deepEqual(left, []);
+    // The real job is untouched.
+    assert.equal((await t.app.request(`/jobs/${job.id}`)).status, 200);
+  } finally {
+    await t.close();
   }
 });

@@ -60,13 +60,18 @@ export class JobsRepo {
   /**
    * Records a job for already de-duplicated URLs. Items are written first and
    * the job record last, in the commit that also enqueues the nudge: a crash
-   * before that commit leaves no visible job (and no 202 was sent).
+   * before that commit leaves no visible job (and no 202 was sent). A marker
+   * written first and removed by that commit lets the sweep collect the
+   * items of such a job (`collectAbandoned`).
    */
   async create(urls: string[], refresh: boolean): Promise<JobSnapshot> {
     const id = ulid();
     const created = Date.now();
     const hashes = urls.map(urlHash);
-    const stored = refresh ? new Set<number>() : await this.images.whichExist(hashes);
+    const [stored] = await Promise.all([
+      refresh ? new Set<number>() : this.images.whichExist(hashes),
+      this.kv.set(this.keys.creatingJob(id), created),
+    ]);
     const mutations: Mutation[] = [];
     urls.forEach((url, index) => {
       const done = stored.has(index);
@@ -102,7 +107,8 @@ export class JobsRepo {
       .check({ key: this.keys.job(id), versionstamp: null })
       .set(this.keys.job(id), job)
       .set(this.keys.jobCount(id, "complete"), new Deno.KvU64(BigInt(stored.size)))
-      .set(this.keys.jobCount(id, "failed"), new Deno.KvU64(0n));
+      .set(this.keys.jobCount(id, "failed"), new Deno.KvU64(0n))
+      .delete(this.keys.creatingJob(id));
     if (!allDone) {
       op.set(this.keys.activeJob(id), null);
       if (this.useQueue) op.enqueue({ kind: "job", jobId: id } satisfies JobMessage);
@@ -113,6 +119,32 @@ export class JobsRepo {
       job,
       counts: { pending: urls.length - stored.size, complete: stored.size, failed: 0 },
     };
+  }
+
+  /**
+   * Deletes the items of jobs whose creation never finished (the process
+   * died mid-POST) once their marker is older than `olderThanMs`. Returns
+   * how many such jobs were collected.
+   */
+  async collectAbandoned(olderThanMs: number, now = Date.now()): Promise<number> {
+    let collected = 0;
+    for await (const marker of this.kv.list<number>({ prefix: this.keys.creatingJobs() })) {
+      if (now - marker.value < olderThanMs) continue;
+      const jobId = marker.key.at(-1) as string;
+      // A job record means the final commit happened; it also removed the marker.
+      if ((await this.kv.get(this.keys.job(jobId))).versionstamp === null) {
+        const mutations: Mutation[] = [];
+        for (const prefix of [this.keys.itemsOf(jobId), this.keys.itemStatesOf(jobId)]) {
+          for await (const e of this.kv.list({ prefix })) {
+            mutations.push({ type: "delete", key: e.key, size: 80 });
+          }
+        }
+        await commitInBatches(this.kv, mutations);
+        collected++;
+      }
+      await this.kv.delete(marker.key);
+    }
+    return collected;
   }
 
   async get(jobId: string): Promise<JobSnapshot | null> {

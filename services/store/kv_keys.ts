@@ -9,6 +9,7 @@
  *   [ns, "job_items", jobId, index]                  -> ItemRecord
  *   [ns, "job_items_by_state", jobId, state, index]  -> null (pending|complete|failed)
  *   [ns, "active_jobs", jobId]                       -> null while a job has work left
+ *   [ns, "creating_jobs", jobId]                     -> epoch ms, while POST writes the items
  *   [ns, "images", urlHash]                          -> ImageRecord
  *   [ns, "images_by_seq", seq]                       -> ImageRecord (same commit as above)
  *   [ns, "url_leases", urlHash]                      -> UrlLease (one download per URL at a time)
@@ -37,8 +38,11 @@ export function keys(ns: string = DEFAULT_NAMESPACE) {
       jobId: string,
       state: ItemIndexState,
     ) => [ns, "job_items_by_state", jobId, state],
+    itemStatesOf: (jobId: string) => [ns, "job_items_by_state", jobId],
     activeJob: (jobId: string) => [ns, "active_jobs", jobId],
     activeJobs: () => [ns, "active_jobs"],
+    creatingJob: (jobId: string) => [ns, "creating_jobs", jobId],
+    creatingJobs: () => [ns, "creating_jobs"],
     image: (urlHash: string) => [ns, "images", urlHash],
     images: () => [ns, "images"],
     imageBySeq: (seq: string) => [ns, "images_by_seq", seq],

@@ -15,6 +15,9 @@ export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
   owner?: string;
 }
 
+/** A POST that has not finished writing its job after this long died. */
+const ABANDONED_CREATION_MS = 10 * 60 * 1000;
+
 /** Longest pause between two passes over a job's pending items. */
 const MAX_PASS_PAUSE_MS = 500;
 
@@ -78,12 +81,16 @@ export class Worker {
     };
   }
 
-  /** One sweep: makes sure every active job is being pumped here. */
+  /**
+   * One sweep: makes sure every active job is being pumped here, and
+   * collects the items of jobs whose POST died before it finished.
+   */
   async sweep(): Promise<void> {
     for await (const jobId of this.#opts.jobs.activeJobIds()) {
       if (this.#stopping) return;
       this.notify(jobId);
     }
+    await this.#opts.jobs.collectAbandoned(ABANDONED_CREATION_MS);
   }
 
   /**
