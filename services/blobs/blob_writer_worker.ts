@@ -20,6 +20,29 @@ interface OpenFile {
 
 const files = new Map<number, OpenFile>();
 const knownDirs = new Set<string>();
+const dirSyncs = new Map<string, Promise<void>>();
+
+/**
+ * fsyncs a directory, shared by every rename into it that finished before
+ * the sync starts: group commit for directory entries.
+ */
+function syncDir(dir: string): Promise<void> {
+  let pending = dirSyncs.get(dir);
+  if (!pending) {
+    pending = (async () => {
+      await Promise.resolve(); // let renames finishing in this turn join
+      dirSyncs.delete(dir); // renames after this point need the next sync
+      const handle = await Deno.open(dir, { read: true });
+      try {
+        await handle.sync();
+      } finally {
+        handle.close();
+      }
+    })();
+    dirSyncs.set(dir, pending);
+  }
+  return pending;
+}
 
 function reply(msg: WriterReply) {
   self.postMessage(msg);
@@ -80,10 +103,13 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
         const dir = msg.finalPath.slice(0, msg.finalPath.lastIndexOf("/"));
         if (!knownDirs.has(dir)) {
           await Deno.mkdir(dir, { recursive: true });
+          await syncDir(dir.slice(0, dir.lastIndexOf("/")));
           knownDirs.add(dir);
         }
         // Same hash means same bytes: replacing an existing file is harmless.
         await Deno.rename(msg.path, msg.finalPath);
+        // The rename itself is durable only once its directory is synced.
+        await syncDir(dir);
       })().then(() => reply({ id: msg.id, ok: true }), async (err) => {
         await Deno.remove(msg.path).catch(() => {});
         fail(msg.id, err);
