@@ -11,19 +11,16 @@ export type WriterReply =
   | { id: number; ok: false; error: string };
 
 /**
- * The blob store's side of the writer workers: numbered requests, replies
- * matched by number; all requests about one file go to the same worker.
- * One worker by default: in `deno task bench ingest` one took ingest from
- * about 900 to 1,030 images/s, while two or four did worse (each isolate
- * costs CPU on this 2-core machine). Started on first use, so tools that
- * only read blobs (fsck) never start a thread.
+ * The blob store's side of the writer worker: numbered requests, replies
+ * matched by number. One worker thread: in `deno task bench ingest` it took
+ * ingest from about 900 to 1,030 images/s, while two or four threads did
+ * worse (each isolate costs CPU on this 2-core machine). Started on first
+ * use, so tools that only read blobs (fsck) never start a thread.
  */
 export class BlobWriter {
-  #workers: Worker[] = [];
+  #worker: Worker | null = null;
   #nextId = 1;
   readonly #waiting = new Map<number, (reply: WriterReply) => void>();
-
-  constructor(private readonly threads = 1) {}
 
   newId(): number {
     return this.#nextId++;
@@ -31,7 +28,7 @@ export class BlobWriter {
 
   /** Sends without waiting for an answer (the worker keeps the order). */
   send(msg: WriterRequest, transfer: Transferable[] = []): void {
-    this.#start(msg.id % this.threads).postMessage(msg, transfer);
+    this.#start().postMessage(msg, transfer);
   }
 
   /** Sends and waits for the reply to this request's id. */
@@ -43,16 +40,18 @@ export class BlobWriter {
   }
 
   close(): void {
-    for (const worker of this.#workers) worker?.terminate();
-    this.#workers = [];
-    for (const resolve of this.#waiting.values()) {
-      resolve({ id: 0, ok: false, error: "blob writer closed" });
-    }
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#failWaiting("blob writer closed");
+  }
+
+  #failWaiting(error: string): void {
+    for (const [id, resolve] of this.#waiting) resolve({ id, ok: false, error });
     this.#waiting.clear();
   }
 
-  #start(slot: number): Worker {
-    if (this.#workers[slot]) return this.#workers[slot];
+  #start(): Worker {
+    if (this.#worker) return this.#worker;
     const worker = new Worker(new URL("./blob_writer_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -63,10 +62,15 @@ export class BlobWriter {
       resolve(event.data);
     };
     worker.onerror = (event) => {
+      // A dead writer must not leave downloads waiting forever: fail what it
+      // held (those items are retried) and start a fresh one on next use.
       event.preventDefault();
       console.error(`blob writer: ${event.message}`);
+      worker.terminate();
+      if (this.#worker === worker) this.#worker = null;
+      this.#failWaiting("blob writer thread failed");
     };
-    this.#workers[slot] = worker;
+    this.#worker = worker;
     return worker;
   }
 }
