@@ -1,6 +1,6 @@
 import type { ImageContent } from "../services/image_content.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
-import { problemBody, ProblemError, validationProblem } from "./problem.ts";
+import { notStored, problemBody, ProblemError, validationProblem } from "./problem.ts";
 import { parseRange } from "./range.ts";
 import { UrlQuery } from "./schemas.ts";
 
@@ -42,7 +42,7 @@ async function serve(
   if (!query.success) throw validationProblem("query parameters", query.error);
   const imageUrl = query.data.url;
   const record = await images.getRecentByUrl(imageUrl);
-  if (!record) throw new ProblemError(404, `No image is stored under the URL '${imageUrl}'.`);
+  if (!record) throw notStored(imageUrl);
   const etag = `"${record.sha256}"`;
   // Few headers on purpose: on this route each one costs a few percent of
   // throughput (measured with wrk). Only raster types identified from the

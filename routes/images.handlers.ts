@@ -11,7 +11,7 @@ import type {
   ListImagesRoute,
   SubmitImagesRoute,
 } from "./images.routes.ts";
-import { ProblemError, validationProblem } from "./problem.ts";
+import { notStored, ProblemError, validationProblem } from "./problem.ts";
 import { serveImageContent } from "./image_content.ts";
 import { SubmitBody } from "./schemas.ts";
 import { imageView, jobView } from "./views.ts";
@@ -37,9 +37,6 @@ async function readSubmission(c: Context, jsonBody: unknown): Promise<SubmitBody
   if (!parsed.success) throw validationProblem("request body", parsed.error);
   return parsed.data;
 }
-
-const notStored = (url: string) =>
-  new ProblemError(404, `No image is stored under the URL '${url}'.`);
 
 export function imageHandlers(deps: AppDeps) {
   const { jobs, images } = deps;

@@ -109,6 +109,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** The 404 for a URL with no stored image (content and metadata routes). */
+export const notStored = (url: string): ProblemError =>
+  new ProblemError(404, `No image is stored under the URL '${url}'.`);
+
 /** The one 400 problem for input that fails its schema, wherever it was read. */
 export function validationProblem(
   where: "query parameters" | "path parameters" | "request body",

@@ -46,7 +46,9 @@ export interface ItemPage {
   last: number | null;
 }
 
-const apiState = (s: ItemRecord["state"]): ItemIndexState => s === "fetching" ? "pending" : s;
+/** The state the API shows: `fetching` is `pending` with a lease. */
+export const apiState = (s: ItemRecord["state"]): ItemIndexState =>
+  s === "fetching" ? "pending" : s;
 
 /** Jobs and their items in KV. Free of HTTP; the worker and the routes both use it. */
 export class JobsRepo {
@@ -339,25 +341,21 @@ export class JobsRepo {
 
   /** Stamps `finished` and retires the job from the active set once every item is done. */
   async finalizeIfDone(jobId: string): Promise<boolean> {
-    const snap = await this.get(jobId);
-    if (!snap) return true;
-    if (snap.counts.pending > 0) return false;
-    if (snap.job.finished !== null) {
-      await this.kv.delete(this.keys.activeJob(jobId));
-      return true;
+    const [entry, complete, failed] = await this.kv.getMany<[JobRecord, Deno.KvU64, Deno.KvU64]>([
+      this.keys.job(jobId),
+      this.keys.jobCount(jobId, "complete"),
+      this.keys.jobCount(jobId, "failed"),
+    ]);
+    const job = entry.value;
+    if (!job) return true;
+    const done = Number(complete.value?.value ?? 0n) + Number(failed.value?.value ?? 0n);
+    if (done < job.total) return false;
+    const op = this.kv.atomic().delete(this.keys.activeJob(jobId));
+    if (job.finished === null) {
+      const now = Date.now();
+      op.check(entry).set(entry.key, { ...job, finished: now, started: job.started ?? now });
     }
-    const key = this.keys.job(jobId);
-    const entry = await this.kv.get<JobRecord>(key);
-    if (!entry.value || entry.value.finished !== null) return true;
-    await this.kv.atomic()
-      .check(entry)
-      .set(key, {
-        ...entry.value,
-        finished: Date.now(),
-        started: entry.value.started ?? Date.now(),
-      })
-      .delete(this.keys.activeJob(jobId))
-      .commit();
+    await op.commit();
     return true;
   }
 
@@ -372,5 +370,3 @@ export function isClaimable(item: ItemRecord, now: number): boolean {
   if (item.state === "fetching") return (item.leaseUntil ?? 0) < now;
   return false;
 }
-
-export { apiState };
