@@ -5,6 +5,7 @@ import type { Claim, JobsRepo, Outcome } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
 import type { KvBatcher } from "../store/kv_batcher.ts";
 import type { ItemRecord, JobRecord } from "../store/records.ts";
+import { DroppedTask } from "./scheduler.ts";
 
 /** How soon to look again at a URL another worker is downloading. */
 const WAIT_FOR_OTHER_DOWNLOAD_MS = 200;
@@ -25,23 +26,35 @@ export interface ItemContext {
 }
 
 /**
+ * Runs a download in a download slot. The download calls `release` once
+ * the network part is over, so flushing to disk and committing to KV do
+ * not hold the slot. Rejects with DroppedTask if the download never starts.
+ */
+export type SlotRunner = (download: (release: () => void) => Promise<void>) => Promise<void>;
+
+/** Runs the download at once, with no limit: for callers that schedule nothing. */
+const noSlots: SlotRunner = (download) => download(() => {});
+
+/**
  * Takes one item of a job through one step: settle it from a download made
  * for another job, wait for one in progress, or claim it and download it
  * under a per-URL lease. Every step is one guarded KV commit, so a duplicate
  * delivery or another worker that got there first makes it a no-op.
+ *
+ * Reading and claiming happen before the item asks for a download slot:
+ * a slot is held by the network part alone, as in a plain download loop.
  */
 export async function processItem(
   ctx: ItemContext,
   job: JobRecord,
   index: number,
   seen?: Deno.KvEntry<ItemRecord>,
-  /** Frees this item's download slot; called once the network part is over. */
-  releaseSlot: () => void = () => {},
+  withSlot: SlotRunner = noSlots,
 ): Promise<void> {
   let entry: Deno.KvEntryMaybe<ItemRecord> = seen ?? await ctx.jobs.itemEntry(job.id, index);
   for (let tries = 0; tries < 2; tries++) {
     if (!entry.value || !isClaimable(entry.value, Date.now())) return;
-    const done = await step(ctx, job, index, entry as Deno.KvEntry<ItemRecord>, releaseSlot);
+    const done = await step(ctx, job, index, entry as Deno.KvEntry<ItemRecord>, withSlot);
     if (done) return;
     // The item changed since it was read (the pump's copy may be old): read it once more.
     entry = await ctx.jobs.itemEntry(job.id, index);
@@ -54,7 +67,7 @@ async function step(
   job: JobRecord,
   index: number,
   entry: Deno.KvEntry<ItemRecord>,
-  releaseSlot: () => void,
+  withSlot: SlotRunner,
 ): Promise<boolean> {
   const { urlHash } = entry.value;
   const asRead: Claim = {
@@ -92,12 +105,31 @@ async function step(
   });
   if (!res.ok) return false;
   claim.versionstamp = res.versionstamp;
-  if (job.started === null) {
-    await ctx.jobs.markStarted(job);
-    job.started = Date.now(); // the pump's copy: later items skip the KV read
+  // The leases are kept from here on: waiting for a slot may take a while.
+  const heartbeat = keepLeases(ctx, claim, holder);
+  let dropped = false;
+  try {
+    if (job.started === null) {
+      await ctx.jobs.markStarted(job);
+      job.started = Date.now(); // the pump's copy: later items skip the KV read
+    }
+    await withSlot((release) => download(ctx, claim, url, attempts, heartbeat, release));
+  } catch (err) {
+    if (!(err instanceof DroppedTask)) throw err;
+    dropped = true;
+  } finally {
+    await heartbeat.stop();
   }
-  await download(ctx, claim, url, holder, attempts, releaseSlot);
+  if (dropped) await handBack(ctx, claim, attempts);
   return true;
+}
+
+/** Shutting down: gives the item and the URL back untouched, for the next process. */
+async function handBack(ctx: ItemContext, claim: Claim, attempts: number): Promise<void> {
+  await ctx.batcher.commit((w) => {
+    ctx.images.addReleaseLease(w, claim.item.urlHash);
+    ctx.jobs.addRelease(w, claim, Date.now(), { attempts: attempts - 1 });
+  });
 }
 
 /**
@@ -122,30 +154,23 @@ async function download(
   ctx: ItemContext,
   claim: Claim,
   url: UrlState,
-  holder: string,
   attempts: number,
+  heartbeat: Heartbeat,
   releaseSlot: () => void,
 ): Promise<void> {
   const { urlHash } = claim.item;
-  const heartbeat = keepLeases(ctx, claim, holder);
   let result: AttemptResult;
   try {
     result = await ctx.fetcher.attempt(claim.item.url, ctx.signal);
   } finally {
+    // Later commits check the versionstamps the last renewal wrote.
     await heartbeat.stop();
     // The rest is disk and KV work: let the next download start.
     releaseSlot();
   }
   try {
     if (result.ok) return await stored(ctx, claim, url, result);
-    if (ctx.signal.aborted) {
-      // Shutting down: hand the item back untouched for the next process.
-      await ctx.batcher.commit((w) => {
-        ctx.images.addReleaseLease(w, urlHash);
-        ctx.jobs.addRelease(w, claim, Date.now(), { attempts: attempts - 1 });
-      });
-      return;
-    }
+    if (ctx.signal.aborted) return await handBack(ctx, claim, attempts);
     if (result.transient && attempts <= ctx.retries) {
       const delay = retryDelayMs(attempts, result, {
         baseMs: ctx.retryBaseMs,
@@ -211,15 +236,17 @@ async function stored(
   }
 }
 
+interface Heartbeat {
+  /** Stops renewing; resolves once the last renewal has landed. Idempotent. */
+  stop(): Promise<unknown>;
+}
+
 /**
- * Renews the item's and the URL's leases while a download runs, one renewal
- * at a time, so that a later commit checks the latest versionstamp.
+ * Renews the item's and the URL's leases while the item waits for a slot
+ * and downloads, one renewal at a time, so that a later commit checks the
+ * latest versionstamp.
  */
-function keepLeases(
-  ctx: ItemContext,
-  claim: Claim,
-  holder: string,
-): { stop(): Promise<unknown> } {
+function keepLeases(ctx: ItemContext, claim: Claim, holder: string): Heartbeat {
   let last: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     last = last.then(() =>

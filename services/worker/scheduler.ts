@@ -5,8 +5,20 @@
  */
 type Task = (release: () => void) => Promise<void>;
 
+/** The error `run()` rejects with when its task was dropped before it started (shutdown). */
+export class DroppedTask extends Error {
+  constructor() {
+    super("dropped before it started");
+  }
+}
+
+interface Queued {
+  task: Task;
+  drop: () => void;
+}
+
 interface HostQueue {
-  tasks: Task[];
+  tasks: Queued[];
   running: number;
   ready: boolean;
 }
@@ -36,20 +48,33 @@ export class Scheduler {
   }
 
   submit(host: string, task: Task): void {
+    this.#enqueue(host, { task, drop: () => {} });
+  }
+
+  /**
+   * Runs `task` in its turn and settles with its result; rejects with
+   * {@link DroppedTask} if `dropQueued()` forgets it first, so a caller
+   * holding something for the task (a claim) can hand it back.
+   */
+  run<T>(host: string, task: (release: () => void) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#enqueue(host, {
+        task: (release) => task(release).then(resolve, reject),
+        drop: () => reject(new DroppedTask()),
+      });
+    });
+  }
+
+  #enqueue(host: string, queued: Queued): void {
     let q = this.#hosts.get(host);
     if (!q) {
       q = { tasks: [], running: 0, ready: false };
       this.#hosts.set(host, q);
     }
-    q.tasks.push(task);
+    q.tasks.push(queued);
     this.#queued++;
     this.#markReady(host, q);
     this.#dispatch();
-  }
-
-  /** Resolves once fewer than `max` tasks wait, so producers do not outrun the pool. */
-  async whenRoom(max: number): Promise<void> {
-    while (this.#queued >= max) await this.#changed();
   }
 
   /** Resolves when nothing runs or waits, including work after an early release. */
@@ -57,11 +82,13 @@ export class Scheduler {
     while (this.#tails > 0 || this.#queued > 0) await this.#changed();
   }
 
-  /** Forgets tasks not yet started (on shutdown); their items stay pending in KV. */
+  /** Forgets tasks not yet started (on shutdown); `run()` callers see {@link DroppedTask}. */
   dropQueued(): void {
     for (const q of this.#hosts.values()) {
       this.#queued -= q.tasks.length;
+      const dropped = q.tasks;
       q.tasks = [];
+      for (const t of dropped) t.drop();
     }
     this.#notify();
   }
@@ -88,8 +115,8 @@ export class Scheduler {
       const host = this.#ready.shift()!;
       const q = this.#hosts.get(host)!;
       q.ready = false;
-      const task = q.tasks.shift();
-      if (!task) continue;
+      const next = q.tasks.shift();
+      if (!next) continue;
       this.#queued--;
       this.#running++;
       q.running++;
@@ -106,7 +133,7 @@ export class Scheduler {
         this.#notify();
       };
       this.#tails++;
-      task(release).catch(() => {}).finally(() => {
+      next.task(release).catch(() => {}).finally(() => {
         release();
         this.#tails--;
         this.#notify();

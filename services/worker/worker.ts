@@ -1,9 +1,10 @@
 import { hostKey } from "../fetch/fetcher.ts";
 import type { JobMessage } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
+import type { ItemRecord, JobRecord } from "../store/records.ts";
 import type { ItemContext } from "./process_item.ts";
 import { processItem } from "./process_item.ts";
-import { Scheduler } from "./scheduler.ts";
+import { DroppedTask, Scheduler } from "./scheduler.ts";
 
 export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
   kv: Deno.Kv;
@@ -22,6 +23,13 @@ const ABANDONED_CREATION_MS = 10 * 60 * 1000;
 const MAX_PASS_PAUSE_MS = 500;
 
 /**
+ * Items taken up ahead of the download slots, per slot: read and claimed
+ * while earlier downloads run, so a slot that frees up starts its next
+ * download at once. It also bounds the claims a crash leaves to expire.
+ */
+const AHEAD_PER_SLOT = 2;
+
+/**
  * Downloads the pending items of active jobs. A queue message or a local
  * notification starts a pump for a job; the sweep starts pumps for every
  * active job nobody here is pumping, which is how work resumes after a crash
@@ -33,6 +41,11 @@ export class Worker {
   readonly #scheduler: Scheduler;
   readonly #pumps = new Map<string, Promise<void>>();
   readonly #inFlight = new Set<string>();
+  /** Items taken by a pump that have not started downloading (or finished without one). */
+  #ahead = 0;
+  #aheadWaiters: (() => void)[] = [];
+  /** Every item being processed, so stop() can wait for them. */
+  readonly #items = new Set<Promise<void>>();
   /** Wakes a job's pump from its pause between passes. */
   readonly #wakers = new Map<string, () => void>();
   readonly #abort = new AbortController();
@@ -101,6 +114,7 @@ export class Worker {
     this.#stopping = true;
     clearInterval(this.#sweepTimer);
     for (const wake of this.#wakers.values()) wake();
+    for (const wake of this.#aheadWaiters.splice(0)) wake();
     this.#scheduler.dropQueued();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const graceOver = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
@@ -108,7 +122,46 @@ export class Worker {
     this.#abort.abort();
     await this.#scheduler.idle();
     await Promise.all(this.#pumps.values());
+    await Promise.all(this.#items);
     clearTimeout(timer);
+  }
+
+  /** Processes one item: claims it ahead, then downloads it in a scheduler slot. */
+  #itemTask(job: JobRecord, index: number, entry: Deno.KvEntry<ItemRecord>) {
+    return (leaveAhead: () => void) => {
+      const host = hostKey(entry.value.url);
+      return processItem(this.#ctx, job, index, entry, (download) => {
+        // Claimed while stop() dropped the queue: hand it back, do not start.
+        if (this.#stopping) return Promise.reject(new DroppedTask());
+        return this.#scheduler.run(host, (release) => {
+          leaveAhead();
+          return download(release);
+        });
+      });
+    };
+  }
+
+  /** Counts an item as ahead until it gets a slot or ends, and tracks it for stop(). */
+  #take(jobId: string, key: string, task: (leaveAhead: () => void) => Promise<void>): void {
+    this.#ahead++;
+    let ahead = true;
+    const leaveAhead = () => {
+      if (!ahead) return;
+      ahead = false;
+      this.#ahead--;
+      const waiters = this.#aheadWaiters;
+      this.#aheadWaiters = [];
+      for (const w of waiters) w();
+    };
+    const item: Promise<void> = task(leaveAhead)
+      .catch((err) => console.error(`job ${jobId}: ${(err as Error).message}`))
+      .finally(() => {
+        leaveAhead();
+        this.#items.delete(item);
+        this.#inFlight.delete(key);
+        this.#wakers.get(jobId)?.();
+      });
+    this.#items.add(item);
   }
 
   async #pump(jobId: string): Promise<void> {
@@ -138,17 +191,12 @@ export class Worker {
           nextDue = Math.min(nextDue, item.notBefore ?? item.leaseUntil ?? now);
           continue;
         }
-        await this.#scheduler.whenRoom(this.#opts.concurrency * 4);
+        while (this.#ahead >= this.#opts.concurrency * AHEAD_PER_SLOT) {
+          await new Promise<void>((resolve) => this.#aheadWaiters.push(resolve));
+        }
         if (this.#stopping) return;
         this.#inFlight.add(key);
-        this.#scheduler.submit(hostKey(item.url), async (release) => {
-          try {
-            await processItem(this.#ctx, job, index, entry, release);
-          } finally {
-            this.#inFlight.delete(key);
-            this.#wakers.get(jobId)?.();
-          }
-        });
+        this.#take(jobId, key, this.#itemTask(job, index, entry));
       }
       if (pending === 0) {
         await jobs.finalizeIfDone(jobId);
