@@ -65,3 +65,42 @@ Deno.test("DiskBlobStore leaves nothing behind on discard or when the body fails
     assert.deepEqual(await filesUnder(dir), []);
   });
 });
+
+/** Fails instead of hanging when `p` never settles. */
+async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("DiskBlobStore: staging keeps going past its unwritten-bytes budget (the budget is returned)", async () => {
+  await withStore(async (store) => {
+    // 100 x 200 KB = 20 MB, more than the 16 MB that may wait for the writer:
+    // a budget that were never returned would stall here.
+    const staged = [];
+    for (let i = 0; i < 100; i++) {
+      const bytes = new Uint8Array(200_000);
+      bytes[0] = i;
+      staged.push(await within(10_000, store.stage(chunks(bytes, 65_536)), `stage ${i}`));
+    }
+    await Promise.all(staged.map((s) => s.commit()));
+    assert.equal((await Array.fromAsync(store.list())).length, 100);
+  });
+});
+
+Deno.test("DiskBlobStore: a write that fails surfaces at commit and leaves nothing behind", async () => {
+  await withStore(async (store, dir) => {
+    await (await store.stage(chunks(new Uint8Array(10), 10))).discard(); // directories made
+    await Deno.remove(`${dir}/tmp`, { recursive: true });
+    const staged = await store.stage(chunks(new Uint8Array(5000), 1000));
+    await assert.rejects(staged.commit(), /cannot store blob/);
+    assert.equal(await store.get(staged.sha256), null);
+    assert.deepEqual(await filesUnder(dir), []);
+  });
+});

@@ -5,7 +5,8 @@ import { FAILURE_REASONS } from "../services/fetch/reasons.ts";
 import { isUlid, ulid } from "../services/store/ids.ts";
 import { decodeCursor, encodeCursor } from "../services/store/page.ts";
 import { CsvError, parseCsvUrls, parseLines, uniqueUrls } from "../services/url_list.ts";
-import { Scheduler } from "../services/worker/scheduler.ts";
+import { DroppedTask, Scheduler } from "../services/worker/scheduler.ts";
+import { ByteBudget } from "../services/blobs/byte_budget.ts";
 import { BlobCache } from "../services/blobs/blob_cache.ts";
 
 Deno.test("parseRange() reads single ranges and ignores what it does not serve", () => {
@@ -96,6 +97,36 @@ Deno.test("Scheduler never exceeds its global or per-host limits and serves host
   // The host queued second starts long before the first host's backlog is done.
   assert.ok(order.indexOf("fast") < 4, `fast started at ${order.indexOf("fast")}`);
   assert.equal(order.length, 25);
+});
+
+Deno.test("Scheduler.dropQueued rejects waiting run() calls; the running task still ends cleanly", async () => {
+  const s = new Scheduler(1, 1);
+  let finish!: () => void;
+  const running = s.run("h", () => new Promise<string>((r) => finish = () => r("done")));
+  const waiting = s.run("h", () => Promise.resolve("never"));
+  await new Promise((r) => setTimeout(r, 0));
+  s.dropQueued();
+  await assert.rejects(waiting, DroppedTask);
+  finish();
+  assert.equal(await running, "done");
+  await s.idle();
+  // Still usable afterwards.
+  assert.equal(await s.run("h", () => Promise.resolve(7)), 7);
+});
+
+Deno.test("ByteBudget waits at its ceiling, wakes on give, and lets one oversized take through", async () => {
+  const b = new ByteBudget(100);
+  await b.take(60);
+  let second = false;
+  const p = b.take(60).then(() => second = true);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(second, false, "waits while 60 + 60 > 100");
+  b.give(60);
+  await p;
+  assert.equal(b.used, 60);
+  b.give(60);
+  await b.take(500); // alone, larger than the ceiling: not stuck forever
+  assert.equal(b.used, 500);
 });
 
 Deno.test("BlobCache keeps at most maxBytes, evicting the least recently used", () => {

@@ -190,3 +190,69 @@ Deno.test("items of a job whose POST died mid-way are collected; finished jobs l
     await t.close();
   }
 });
+
+Deno.test("a blob that cannot be written fails as storage_error after its retries, not a stuck lease", async () => {
+  const origin = startImageOrigin({
+    "/w.png": { body: await makeImage("png", { width: 3, height: 3, seed: 9 }) },
+  });
+  const t = await startTestService(
+    { FETCH_ALLOW_HOSTS: origin.allowRule, FETCH_RETRIES: "1" },
+    { startWorker: false },
+  );
+  try {
+    // Let the store make its directories, then take its temporary area away.
+    await (await t.service.blobs.stage(ReadableStream.from([new Uint8Array(1)]))).discard();
+    await Deno.remove(`${t.dataDir}/tmp`, { recursive: true });
+    t.service.worker.start();
+    const job = await submit(t.app, { urls: [origin.url("/w.png")] });
+    const done = await waitForJob(t.app, job.id);
+    assert.deepEqual(done.counts, { pending: 0, complete: 0, failed: 1 });
+    const [item] = await allItems(t.app, job.id);
+    assert.equal(item.reason, "storage_error");
+    assert.equal(item.attempts, 2);
+    assert.equal(origin.hits("/w.png"), 2);
+  } finally {
+    await t.close();
+    await origin.close();
+  }
+});
+
+Deno.test("on shutdown, items claimed ahead of a download slot are handed back untouched", async () => {
+  const png = await makeImage("png", { width: 2, height: 2, seed: 4 });
+  const paths = ["/s0.png", "/s1.png", "/s2.png", "/s3.png", "/s4.png"];
+  const origin = startImageOrigin(
+    Object.fromEntries(paths.map((p) => [p, { body: png, delayMs: 400 }])),
+  );
+  const t = await startTestService({
+    FETCH_ALLOW_HOSTS: origin.allowRule,
+    WORKER_CONCURRENCY: "1",
+  });
+  try {
+    const job = await submit(t.app, { urls: paths.map((p) => origin.url(p)) });
+    // One download runs; the other items are claimed and wait for its slot.
+    while (origin.totalHits() === 0) await new Promise((r) => setTimeout(r, 10));
+    const claimed = async () => {
+      let n = 0;
+      for (let i = 0; i < paths.length; i++) {
+        if ((await t.service.jobs.itemEntry(job.id, i)).value?.leaseOwner) n++;
+      }
+      return n;
+    };
+    // (Up to two per slot are taken ahead.)
+    while (await claimed() < 3) await new Promise((r) => setTimeout(r, 10));
+    await t.service.worker.stop(0);
+    const k = keys();
+    for (let i = 0; i < paths.length; i++) {
+      const item = (await t.service.jobs.itemEntry(job.id, i)).value!;
+      assert.equal(item.state, "pending", `item ${i}`);
+      assert.equal(item.leaseOwner, undefined, `item ${i} keeps no lease`);
+      assert.equal(item.attempts, 0, `item ${i} used no attempt`);
+      const lease = await t.service.kv.get(k.urlLease(item.urlHash));
+      assert.equal(lease.value, null, `URL ${i} keeps no lease`);
+    }
+    assert.equal(origin.totalHits(), 1, "no download started after the stop");
+  } finally {
+    await t.close();
+    await origin.close();
+  }
+});

@@ -4,11 +4,17 @@
  * implement it without routes or the worker noticing.
  */
 
-/** Bytes written to temporary storage, hashed, not yet visible under their hash. */
+/**
+ * A body that has been read and hashed and is on its way to temporary
+ * storage; not visible under its hash until committed.
+ */
 export interface StagedBlob {
   readonly sha256: string;
   readonly bytes: number;
-  /** Makes the bytes durable (fsync) and readable under `sha256`. Idempotent. */
+  /**
+   * Makes the bytes durable (fsync) and readable under `sha256`; rejects if
+   * they could not be written (the temporary bytes are then gone). Idempotent.
+   */
   commit(): Promise<void>;
   /** Drops the temporary bytes. Safe to call after a failed stage or twice. */
   discard(): Promise<void>;
@@ -22,7 +28,8 @@ export interface ByteRange {
 
 export interface BlobStore {
   /**
-   * Streams `body` to temporary storage while hashing it. Rejects (and leaves
+   * Streams `body` towards temporary storage while hashing it, resolving once
+   * the body is read (writing may go on until `commit`). Rejects (and leaves
    * nothing behind) when the stream errors; the error is passed through.
    */
   stage(body: ReadableStream<Uint8Array>): Promise<StagedBlob>;

@@ -1,14 +1,18 @@
-/** Messages between the blob store and its writer worker (blob_writer_worker.ts). */
+/**
+ * Messages between the blob store and its writer worker (blob_writer_worker.ts).
+ * `id` names a file: its first `write` creates it, its writes are applied
+ * in order, and `commit`/`discard` wait for them. A request with a `tag`
+ * is answered with that tag once done (a write: once it and every earlier
+ * write of that file are written).
+ */
 export type WriterRequest =
-  | { op: "open"; id: number; path: string }
-  | { op: "write"; id: number; chunk: Uint8Array; ack: boolean }
-  | { op: "finish"; id: number }
-  | { op: "commit"; id: number; path: string; finalPath: string }
-  | { op: "discard"; id: number; path: string };
+  | { op: "write"; id: number; path: string; chunk: Uint8Array; tag?: number }
+  | { op: "commit"; id: number; path: string; finalPath: string; tag?: number }
+  | { op: "discard"; id: number; path: string; tag?: number };
 
 export type WriterReply =
-  | { id: number; ok: true; sha256?: string; bytes?: number }
-  | { id: number; ok: false; error: string };
+  | { tag: number; ok: true }
+  | { tag: number; ok: false; error: string };
 
 /**
  * The blob store's side of the writer worker: numbered requests, replies
@@ -31,11 +35,12 @@ export class BlobWriter {
     this.#start().postMessage(msg, transfer);
   }
 
-  /** Sends and waits for the reply to this request's id. */
+  /** Sends with a fresh tag and resolves with the reply to it. */
   ask(msg: WriterRequest, transfer: Transferable[] = []): Promise<WriterReply> {
+    const tag = this.#nextId++;
     return new Promise((resolve) => {
-      this.#waiting.set(msg.id, resolve);
-      this.send(msg, transfer);
+      this.#waiting.set(tag, resolve);
+      this.send({ ...msg, tag }, transfer);
     });
   }
 
@@ -46,7 +51,7 @@ export class BlobWriter {
   }
 
   #failWaiting(error: string): void {
-    for (const [id, resolve] of this.#waiting) resolve({ id, ok: false, error });
+    for (const [tag, resolve] of this.#waiting) resolve({ tag, ok: false, error });
     this.#waiting.clear();
   }
 
@@ -56,9 +61,9 @@ export class BlobWriter {
       type: "module",
     });
     worker.onmessage = (event: MessageEvent<WriterReply>) => {
-      const resolve = this.#waiting.get(event.data.id);
+      const resolve = this.#waiting.get(event.data.tag);
       if (!resolve) return;
-      this.#waiting.delete(event.data.id);
+      this.#waiting.delete(event.data.tag);
       resolve(event.data);
     };
     worker.onerror = (event) => {

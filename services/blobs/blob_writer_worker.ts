@@ -1,19 +1,16 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 /**
- * Runs in a Web Worker: creates, writes, hashes, fsyncs and renames blob
- * files. Creating and syncing files can block a thread for milliseconds on
- * a busy file system; here that blocks this thread, not the one serving HTTP
- * and driving downloads. Protocol: see blob_writer.ts.
+ * Runs in a Web Worker: creates, writes, fsyncs and renames blob files.
+ * Creating and syncing files can block a thread for milliseconds on a busy
+ * file system; here that blocks this thread, not the one serving HTTP and
+ * driving downloads. Protocol: see blob_writer.ts.
  */
-import { createHash, type Hash } from "node:crypto";
 import type { WriterReply, WriterRequest } from "./blob_writer.ts";
 
 interface OpenFile {
   file: Promise<Deno.FsFile>;
-  hash: Hash;
-  bytes: number;
-  /** Writes of one file run in order. */
+  /** Writes of one file run in order; commit and discard queue behind them. */
   chain: Promise<unknown>;
   error: unknown;
 }
@@ -48,30 +45,51 @@ function reply(msg: WriterReply) {
   self.postMessage(msg);
 }
 
-function fail(id: number, err: unknown) {
-  reply({ id, ok: false, error: err instanceof Error ? err.message : String(err) });
+/** Answers a request that asked for an answer (has a tag). */
+function answer(tag: number | undefined, err?: unknown) {
+  if (tag === undefined) return;
+  if (err === undefined || err === null) return reply({ tag, ok: true });
+  reply({ tag, ok: false, error: err instanceof Error ? err.message : String(err) });
+}
+
+function opened(id: number, path: string): OpenFile {
+  let entry = files.get(id);
+  if (!entry) {
+    const file = Deno.open(path, { write: true, createNew: true });
+    entry = { file, chain: file, error: null };
+    const e = entry;
+    file.catch((err) => e.error ??= err);
+    files.set(id, entry);
+  }
+  return entry;
+}
+
+async function commit(entry: OpenFile, path: string, finalPath: string): Promise<void> {
+  await entry.chain;
+  if (entry.error) throw entry.error;
+  const file = await entry.file;
+  try {
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  const dir = finalPath.slice(0, finalPath.lastIndexOf("/"));
+  if (!knownDirs.has(dir)) {
+    await Deno.mkdir(dir, { recursive: true });
+    await syncDir(dir.slice(0, dir.lastIndexOf("/")));
+    knownDirs.add(dir);
+  }
+  // Same hash means same bytes: replacing an existing file is harmless.
+  await Deno.rename(path, finalPath);
+  // The rename itself is durable only once its directory is synced.
+  await syncDir(dir);
 }
 
 self.onmessage = (event: MessageEvent<WriterRequest>) => {
   const msg = event.data;
   switch (msg.op) {
-    case "open": {
-      const file = Deno.open(msg.path, { write: true, createNew: true });
-      const entry: OpenFile = {
-        file,
-        hash: createHash("sha256"),
-        bytes: 0,
-        chain: file,
-        error: null,
-      };
-      file.catch((err) => entry.error ??= err);
-      files.set(msg.id, entry);
-      return;
-    }
     case "write": {
-      const entry = files.get(msg.id)!;
-      entry.hash.update(msg.chunk);
-      entry.bytes += msg.chunk.byteLength;
+      const entry = opened(msg.id, msg.path);
       entry.chain = entry.chain.then(async () => {
         if (entry.error) return;
         const file = await entry.file;
@@ -79,40 +97,17 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
           off += await file.write(msg.chunk.subarray(off));
         }
       }).catch((err) => entry.error ??= err);
-      if (msg.ack) entry.chain.then(() => reply({ id: msg.id, ok: true }));
-      return;
-    }
-    case "finish": {
-      const entry = files.get(msg.id)!;
-      entry.chain.then(() => {
-        if (entry.error) return fail(msg.id, entry.error);
-        reply({ id: msg.id, ok: true, sha256: entry.hash.digest("hex"), bytes: entry.bytes });
-      });
+      if (msg.tag !== undefined) entry.chain.then(() => answer(msg.tag, entry.error));
       return;
     }
     case "commit": {
-      const entry = files.get(msg.id)!;
+      const entry = files.get(msg.id);
       files.delete(msg.id);
-      (async () => {
-        const file = await entry.file;
-        try {
-          await file.sync();
-        } finally {
-          file.close();
-        }
-        const dir = msg.finalPath.slice(0, msg.finalPath.lastIndexOf("/"));
-        if (!knownDirs.has(dir)) {
-          await Deno.mkdir(dir, { recursive: true });
-          await syncDir(dir.slice(0, dir.lastIndexOf("/")));
-          knownDirs.add(dir);
-        }
-        // Same hash means same bytes: replacing an existing file is harmless.
-        await Deno.rename(msg.path, msg.finalPath);
-        // The rename itself is durable only once its directory is synced.
-        await syncDir(dir);
-      })().then(() => reply({ id: msg.id, ok: true }), async (err) => {
+      if (!entry) return answer(msg.tag, new Error("nothing was written"));
+      commit(entry, msg.path, msg.finalPath).then(() => answer(msg.tag), async (err) => {
+        await entry.file.then((f) => f.close(), () => {}).catch(() => {});
         await Deno.remove(msg.path).catch(() => {});
-        fail(msg.id, err);
+        answer(msg.tag, err);
       });
       return;
     }
@@ -126,7 +121,7 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
           file?.close();
         }
         await Deno.remove(msg.path).catch(() => {});
-      })().finally(() => reply({ id: msg.id, ok: true }));
+      })().finally(() => answer(msg.tag));
       return;
     }
   }

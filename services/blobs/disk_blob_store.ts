@@ -1,8 +1,12 @@
 import type { BlobStore, ByteRange, StagedBlob } from "./blob_store.ts";
-import { BlobWriter, type WriterReply } from "./blob_writer.ts";
+import { createHash } from "node:crypto";
+import { BlobWriter } from "./blob_writer.ts";
+import { ByteBudget } from "./byte_budget.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const WRITE_BUFFER_BYTES = 256 * 1024;
+/** Bytes read from the network and handed to the writer but not yet written. */
+const UNWRITTEN_LIMIT_BYTES = 16 * 1024 * 1024;
 const TMP_SHARDS = Array.from({ length: 16 }, (_, i) => i.toString(16));
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
@@ -20,7 +24,9 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
  * indexes large directories, and fewer directories keep mkdir off the write
  * path). A write streams into `<dir>/tmp/` while hashing; only `commit()`
  * fsyncs it and renames it into place, so a file under its hash is always
- * complete. The file work runs on a worker thread (blob_writer_worker.ts).
+ * complete. The file work runs on a worker thread (blob_writer_worker.ts);
+ * `stage()` resolves once the body is read and hashed, and a write error
+ * surfaces at `commit()`.
  */
 export class DiskBlobStore implements BlobStore {
   readonly #blobDir: string;
@@ -28,6 +34,7 @@ export class DiskBlobStore implements BlobStore {
   #ready: Promise<void> | undefined;
   /** File creation, writes, fsync and rename happen on this worker thread. */
   readonly #writer = new BlobWriter();
+  readonly #unwritten = new ByteBudget(UNWRITTEN_LIMIT_BYTES);
 
   constructor(dir: string) {
     const root = dir.replace(/\/+$/, "");
@@ -54,43 +61,54 @@ export class DiskBlobStore implements BlobStore {
     const id = writer.newId();
     // Creating files in one directory is serialised by the kernel: spread them.
     const path = `${this.#tmpDir}/${TMP_SHARDS[id % TMP_SHARDS.length]}/${crypto.randomUUID()}`;
-    writer.send({ op: "open", id, path });
-    // Network chunks are small: gather them so most images take one write,
-    // and wait for the disk every WRITE_BUFFER_BYTES so memory stays bounded.
+    const hash = createHash("sha256");
+    let bytes = 0;
+    // Network chunks are small: gather them so most images take one write.
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
-    const flush = async (wait: boolean) => {
+    const take = () => {
       const own = pending.length > 1;
-      const chunk = own ? concat(pending, pendingBytes) : pending[0];
+      const chunk = pending.length === 0
+        ? new Uint8Array(0) // an empty body still gets its (empty) file
+        : own
+        ? concat(pending, pendingBytes)
+        : pending[0];
       pending = [];
       pendingBytes = 0;
-      const msg = { op: "write" as const, id, chunk, ack: wait };
       // A buffer made here can be handed over instead of copied.
-      const transfer = own ? [chunk.buffer as ArrayBuffer] : [];
-      if (!wait) return writer.send(msg, transfer);
-      const res = await writer.ask(msg, transfer);
-      if (!res.ok) throw new Error(`cannot write blob: ${res.error}`);
+      return { chunk, transfer: own ? [chunk.buffer as ArrayBuffer] : [] };
     };
-    let finished: WriterReply;
     try {
       for await (const chunk of body) {
+        hash.update(chunk);
+        bytes += chunk.byteLength;
         pending.push(chunk);
         pendingBytes += chunk.byteLength;
-        if (pendingBytes >= WRITE_BUFFER_BYTES) await flush(true);
+        if (pendingBytes >= WRITE_BUFFER_BYTES) {
+          // A large body waits for the disk every WRITE_BUFFER_BYTES: bounded memory.
+          const { chunk: piece, transfer } = take();
+          const res = await writer.ask({ op: "write", id, path, chunk: piece }, transfer);
+          if (!res.ok) throw new Error(`cannot write blob: ${res.error}`);
+        }
       }
-      if (pendingBytes > 0) await flush(false);
-      finished = await writer.ask({ op: "finish", id });
-      if (!finished.ok) throw new Error(`cannot write blob: ${finished.error}`);
+      // The rest is not waited for: the download is over once its body is
+      // read. Until written it counts against a shared budget, so a slow disk
+      // slows the downloads down rather than filling memory.
+      const { chunk: last, transfer } = take();
+      const size = last.byteLength; // before the transfer detaches it
+      await this.#unwritten.take(size);
+      writer.ask({ op: "write", id, path, chunk: last }, transfer)
+        .then(() => this.#unwritten.give(size));
     } catch (err) {
       await writer.ask({ op: "discard", id, path });
       throw err;
     }
-    const sha256 = finished.sha256!;
+    const sha256 = hash.digest("hex");
     const finalPath = this.#path(sha256);
     let settled = false;
     return {
       sha256,
-      bytes: finished.bytes!,
+      bytes,
       // The fsync waits for commit: the caller may check the bytes first, and
       // the download's slot is free while the disk catches up.
       commit: async () => {

@@ -1,3 +1,4 @@
+import type { StagedBlob } from "../blobs/blob_store.ts";
 import type { AttemptResult, Fetcher } from "../fetch/fetcher.ts";
 import { retryDelayMs } from "../fetch/retry.ts";
 import type { ImagesRepo, UrlState } from "../store/images_repo.ts";
@@ -6,6 +7,8 @@ import { isClaimable } from "../store/jobs_repo.ts";
 import type { KvBatcher } from "../store/kv_batcher.ts";
 import type { ItemRecord, JobRecord } from "../store/records.ts";
 import { DroppedTask } from "./scheduler.ts";
+
+type Failed = Extract<AttemptResult, { ok: false }>;
 
 /** How soon to look again at a URL another worker is downloading. */
 const WAIT_FOR_OTHER_DOWNLOAD_MS = 200;
@@ -169,10 +172,17 @@ async function download(
     releaseSlot();
   }
   try {
-    if (result.ok) return await stored(ctx, claim, url, result);
+    let failed: Failed;
+    if (result.ok) {
+      const failure = await makeDurable(result.staged);
+      if (failure === null) return await stored(ctx, claim, url, result);
+      failed = failure; // retried like any transient failure
+    } else {
+      failed = result;
+    }
     if (ctx.signal.aborted) return await handBack(ctx, claim, attempts);
-    if (result.transient && attempts <= ctx.retries) {
-      const delay = retryDelayMs(attempts, result, {
+    if (failed.transient && attempts <= ctx.retries) {
+      const delay = retryDelayMs(attempts, failed, {
         baseMs: ctx.retryBaseMs,
         capMs: Math.max(ctx.retryBaseMs * 16, ctx.retryAfterCapMs),
         retryAfterCapMs: ctx.retryAfterCapMs,
@@ -180,13 +190,13 @@ async function download(
       await ctx.batcher.commit((w) => {
         ctx.images.addReleaseLease(w, urlHash);
         ctx.jobs.addRelease(w, claim, Date.now() + delay, {
-          reason: result.reason,
-          detail: result.detail,
+          reason: failed.reason,
+          detail: failed.detail,
         });
       });
       return;
     }
-    const failure = { reason: result.reason, detail: result.detail, attempts };
+    const failure = { reason: failed.reason, detail: failed.detail, attempts };
     await ctx.batcher.commit((w) => {
       ctx.images.addFailure(w, urlHash, failure);
       ctx.jobs.addFinish(w, claim, { state: "failed", ...failure });
@@ -197,7 +207,19 @@ async function download(
   }
 }
 
-/** Makes the bytes durable, then indexes them and completes the item in one commit. */
+/** Commits staged bytes; a failure (disk full, write error) becomes a `storage_error`. */
+async function makeDurable(staged: StagedBlob): Promise<Failed | null> {
+  try {
+    await staged.commit();
+    return null;
+  } catch (err) {
+    await staged.discard().catch(() => {});
+    const detail = `cannot store the bytes: ${(err as Error).message}`;
+    return { ok: false, reason: "storage_error", detail, transient: true };
+  }
+}
+
+/** Indexes durable bytes and completes the item in one commit. */
 async function stored(
   ctx: ItemContext,
   claim: Claim,
@@ -205,12 +227,6 @@ async function stored(
   result: Extract<AttemptResult, { ok: true }>,
 ): Promise<void> {
   const { staged, info } = result;
-  try {
-    await staged.commit();
-  } catch (err) {
-    await staged.discard();
-    throw err;
-  }
   const record = {
     url: claim.item.url,
     sha256: staged.sha256,

@@ -88,8 +88,10 @@ export class Scheduler {
       this.#queued -= q.tasks.length;
       const dropped = q.tasks;
       q.tasks = [];
+      q.ready = false;
       for (const t of dropped) t.drop();
     }
+    this.#ready.length = 0;
     this.#notify();
   }
 
@@ -113,7 +115,8 @@ export class Scheduler {
   #dispatch() {
     while (this.#running < this.globalLimit && this.#ready.length > 0) {
       const host = this.#ready.shift()!;
-      const q = this.#hosts.get(host)!;
+      const q = this.#hosts.get(host);
+      if (!q) continue;
       q.ready = false;
       const next = q.tasks.shift();
       if (!next) continue;
