@@ -35,7 +35,7 @@ class MemoryBlobs implements BlobStore {
   readonly stored = new Map<string, Uint8Array>();
   outstanding = 0;
 
-  async stage(body: ReadableStream<Uint8Array>): Promise<StagedBlob> {
+  async stage(body: AsyncIterable<Uint8Array>): Promise<StagedBlob> {
     const hash = createHash("sha256");
     const parts: Uint8Array[] = [];
     for await (const chunk of body) {

@@ -32,7 +32,7 @@ export interface BlobStore {
    * the body is read (writing may go on until `commit`). Rejects (and leaves
    * nothing behind) when the stream errors; the error is passed through.
    */
-  stage(body: ReadableStream<Uint8Array>): Promise<StagedBlob>;
+  stage(body: AsyncIterable<Uint8Array>): Promise<StagedBlob>;
   /** The stored bytes (or a range of them), or null when absent. */
   get(sha256: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null>;
   /** Size and last write time of a stored blob, or null when absent. */

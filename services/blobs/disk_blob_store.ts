@@ -55,7 +55,7 @@ export class DiskBlobStore implements BlobStore {
     return `${this.#blobDir}/${sha256.slice(0, 2)}/${sha256}`;
   }
 
-  async stage(body: ReadableStream<Uint8Array>): Promise<StagedBlob> {
+  async stage(body: AsyncIterable<Uint8Array>): Promise<StagedBlob> {
     await this.#ensureDirs();
     const writer = this.#writer;
     const id = writer.newId();

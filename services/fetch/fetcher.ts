@@ -256,7 +256,7 @@ async function download(
   );
   let staged: StagedBlob;
   try {
-    staged = await blobs.stage(guarded.stream);
+    staged = await blobs.stage(guarded.chunks);
   } catch (err) {
     throw control.explain(
       err,

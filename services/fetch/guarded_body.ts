@@ -17,7 +17,8 @@ export interface GuardOptions {
 
 /** The checked body and, once it has been identified, what image it is. */
 export interface GuardedBody {
-  stream: ReadableStream<Uint8Array>;
+  /** Read once. Throws a FetchFailure when a check fails. */
+  chunks: AsyncIterable<Uint8Array>;
   /** Set once the header has been read and accepted. */
   info(): ImageInfo | null;
 }
@@ -27,9 +28,12 @@ export interface GuardedBody {
  * is accepted: no stall longer than the stall timeout, decoded size within
  * maxImageBytes, a recognised raster image whose header-declared pixel count
  * is within maxImagePixels, and a body as long as its Content-Length. The
- * returned stream errors (through `control`, which also aborts the download)
- * as soon as any check fails, so the blob store never commits a partial or
- * unwanted body and the rest of it is never read.
+ * chunks stop with an error (through `control`, which also aborts the
+ * download) as soon as any check fails, so the blob store never commits a
+ * partial or unwanted body and the rest of it is never read.
+ *
+ * An async generator rather than a ReadableStream: one stream layer fewer
+ * per chunk is measurably cheaper when many downloads run at once.
  */
 export function guardBody(
   body: ReadableStream<Uint8Array>,
@@ -38,51 +42,54 @@ export function guardBody(
   stall: StallWatch,
 ): GuardedBody {
   const raw = new RawBody(body, options, control, stall);
-  // The plain path reads the response directly: one stream hop fewer per
-  // chunk matters for throughput. Only encoded bodies take the detour.
+  // The plain path reads the response directly; only encoded bodies take the detour.
   const source: ChunkSource = options.decoder ? decodedSource(raw, options.decoder, control) : raw;
   const sniffer = new HeadSniffer(options, control);
-  let total = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const chunk = await source.read();
-        if (chunk === null) {
-          if (total === 0) throw control.fail("not_an_image", "the body is empty");
-          sniffer.finish();
-          controller.close();
-          return;
-        }
-        total += chunk.length;
-        if (total > options.maxImageBytes) {
-          throw control.fail(
-            "too_large",
-            `body exceeds ${options.maxImageBytes} bytes${options.decoder ? " once decoded" : ""}`,
+  async function* checked(): AsyncGenerator<Uint8Array> {
+    let total = 0;
+    let ended = false;
+    let failed = false;
+    try {
+      for (;;) {
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await source.read();
+          if (chunk === null) {
+            if (total === 0) throw control.fail("not_an_image", "the body is empty");
+            sniffer.finish();
+            ended = true;
+            return;
+          }
+          total += chunk.length;
+          if (total > options.maxImageBytes) {
+            throw control.fail(
+              "too_large",
+              `body exceeds ${options.maxImageBytes} bytes${
+                options.decoder ? " once decoded" : ""
+              }`,
+            );
+          }
+          sniffer.add(chunk);
+        } catch (err) {
+          failed = true;
+          throw control.explain(
+            err,
+            () =>
+              control.fail("storage_error", `unexpected error: ${(err as Error)?.message ?? err}`),
           );
         }
-        sniffer.add(chunk);
-        controller.enqueue(chunk);
-      } catch (err) {
-        // Stop reading the origin now; the blob store sees the error and
-        // drops what it staged.
-        const failure = control.explain(
-          err,
-          () =>
-            control.fail("storage_error", `unexpected error: ${(err as Error)?.message ?? err}`),
-        );
-        controller.error(failure);
+        yield chunk;
+      }
+    } finally {
+      if (!ended) {
+        // The consumer (blob store) gave up: abort the download with it.
+        if (!failed) control.fail("storage_error", "the blob store stopped reading the body");
+        // Stop reading the origin now.
         source.cancel();
       }
-    },
-    cancel() {
-      // The consumer (blob store) gave up: abort the download with it.
-      control.fail("storage_error", "the blob store stopped reading the body");
-      source.cancel();
-    },
-    // One chunk of read-ahead lets the next network read overlap the blob
-    // store's write of the previous chunk.
-  }, { highWaterMark: 1 });
-  return { stream, info: () => sniffer.info };
+    }
+  }
+  return { chunks: checked(), info: () => sniffer.info };
 }
 
 /** Chunks in order; null at the end. Rejects with a FetchFailure. */

@@ -27,7 +27,7 @@ const MAX_PASS_PAUSE_MS = 500;
  * while earlier downloads run, so a slot that frees up starts its next
  * download at once. It also bounds the claims a crash leaves to expire.
  */
-const AHEAD_PER_SLOT = 2;
+const AHEAD_PER_SLOT = 4;
 
 /**
  * Downloads the pending items of active jobs. A queue message or a local
