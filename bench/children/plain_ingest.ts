@@ -32,12 +32,31 @@ async function durableWrite(
   const file = await Deno.open(tmp, { write: true, createNew: true });
   const hash = createHash("sha256");
   let bytes = 0;
+  // Chunks are gathered up to 256 KB per write, as the service does: most images take one write.
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    const buf = pending.length === 1 ? pending[0] : new Uint8Array(pendingBytes);
+    if (pending.length > 1) {
+      let at = 0;
+      for (const p of pending) {
+        buf.set(p, at);
+        at += p.byteLength;
+      }
+    }
+    pending = [];
+    pendingBytes = 0;
+    for (let off = 0; off < buf.byteLength;) off += await file.write(buf.subarray(off));
+  };
   try {
     for await (const chunk of body) {
       hash.update(chunk);
       bytes += chunk.byteLength;
-      for (let off = 0; off < chunk.byteLength;) off += await file.write(chunk.subarray(off));
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+      if (pendingBytes >= 256 * 1024) await flush();
     }
+    if (pendingBytes > 0) await flush();
     if (sync) await file.sync();
   } finally {
     file.close();
