@@ -97,10 +97,24 @@ Deno.test("DiskBlobStore: staging keeps going past its unwritten-bytes budget (t
 Deno.test("DiskBlobStore: a write that fails surfaces at commit and leaves nothing behind", async () => {
   await withStore(async (store, dir) => {
     await (await store.stage(chunks(new Uint8Array(10), 10))).discard(); // directories made
+    // A file where the temporary directory should be: nothing can be created there.
     await Deno.remove(`${dir}/tmp`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/tmp`, "");
     const staged = await store.stage(chunks(new Uint8Array(5000), 1000));
     await assert.rejects(staged.commit(), /cannot store blob/);
     assert.equal(await store.get(staged.sha256), null);
-    assert.deepEqual(await filesUnder(dir), []);
+    assert.deepEqual(await filesUnder(dir), [`${dir}/tmp`]);
+  });
+});
+
+Deno.test("DiskBlobStore: a temporary directory removed while running is made again", async () => {
+  await withStore(async (store, dir) => {
+    await (await store.stage(chunks(new Uint8Array(10), 10))).discard(); // directories made
+    await Deno.remove(`${dir}/tmp`, { recursive: true });
+    const bytes = new Uint8Array(5000).fill(7);
+    const staged = await store.stage(chunks(bytes, 1000));
+    await staged.commit();
+    const back = await new Response(await store.get(staged.sha256)).arrayBuffer();
+    assert.deepEqual(new Uint8Array(back), bytes);
   });
 });

@@ -200,9 +200,10 @@ Deno.test("a blob that cannot be written fails as storage_error after its retrie
     { startWorker: false },
   );
   try {
-    // Let the store make its directories, then take its temporary area away.
+    // Let the store make its directories, then make its temporary area unusable.
     await (await t.service.blobs.stage(ReadableStream.from([new Uint8Array(1)]))).discard();
     await Deno.remove(`${t.dataDir}/tmp`, { recursive: true });
+    await Deno.writeTextFile(`${t.dataDir}/tmp`, ""); // a file: no temporary file can be made
     t.service.worker.start();
     const job = await submit(t.app, { urls: [origin.url("/w.png")] });
     const done = await waitForJob(t.app, job.id);

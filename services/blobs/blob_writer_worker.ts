@@ -58,12 +58,28 @@ function answer(tag: number | undefined, err?: unknown) {
   reply({ tag, ok: false, error: err instanceof Error ? err.message : String(err) });
 }
 
+/**
+ * Creates a temporary file. Its directory is made again if it has gone
+ * (a tmp cleaner, an operator), so one lost directory does not fail every
+ * download until a restart.
+ */
+function createFile(path: string): Deno.FsFile {
+  const options = { write: true, createNew: true };
+  try {
+    return Deno.openSync(path, options);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    return Deno.openSync(path, options);
+  }
+}
+
 function opened(id: number, path: string): OpenFile {
   let entry = files.get(id);
   if (!entry) {
     let file: Promise<Deno.FsFile>;
     try {
-      file = Promise.resolve(Deno.openSync(path, { write: true, createNew: true }));
+      file = Promise.resolve(createFile(path));
     } catch (err) {
       file = Promise.reject(err);
     }
