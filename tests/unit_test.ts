@@ -7,6 +7,7 @@ import { decodeCursor, encodeCursor } from "../services/store/page.ts";
 import { CsvError, parseCsvUrls, parseLines, uniqueUrls } from "../services/url_list.ts";
 import { DroppedTask, Scheduler } from "../services/worker/scheduler.ts";
 import { ByteBudget } from "../services/blobs/byte_budget.ts";
+import { Admission } from "../services/worker/admission.ts";
 import { BlobCache } from "../services/blobs/blob_cache.ts";
 
 Deno.test("parseRange() reads single ranges and ignores what it does not serve", () => {
@@ -112,6 +113,50 @@ Deno.test("Scheduler.dropQueued rejects waiting run() calls; the running task st
   await s.idle();
   // Still usable afterwards.
   assert.equal(await s.run("h", () => Promise.resolve(7)), 7);
+});
+
+Deno.test("Admission parks items of a busy host and keeps admitting other hosts", async () => {
+  const a = new Admission({ maxAhead: 3, maxAheadPerHost: 2, maxParked: 2 });
+  const started: string[] = [];
+  const leaves = new Map<string, () => void>();
+  const dropped: string[] = [];
+  const item = (name: string) => ({
+    start: (leave: () => void) => {
+      started.push(name);
+      leaves.set(name, leave);
+    },
+    drop: () => dropped.push(name),
+  });
+  assert.equal(await a.admit("slow", item("s1")), true);
+  assert.equal(await a.admit("slow", item("s2")), true);
+  assert.equal(await a.admit("slow", item("s3")), true); // parked: slow has 2 ahead
+  assert.equal(await a.admit("fast", item("f1")), true); // not held back by s3
+  assert.deepEqual(started, ["s1", "s2", "f1"]);
+  assert.equal(a.parked, 1);
+  // The overall limit (3) is reached: the next admit waits for a place.
+  let admitted = false;
+  const waiting = a.admit("fast", item("f2")).then((ok) => admitted = ok);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(admitted, false);
+  leaves.get("s1")!(); // a slow place opens: the parked s3 takes it, f2 still waits
+  leaves.get("s1")!(); // leaving twice counts once
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(started, ["s1", "s2", "f1", "s3"]);
+  assert.equal(admitted, false);
+  leaves.get("f1")!();
+  await waiting;
+  assert.deepEqual(started, ["s1", "s2", "f1", "s3", "f2"]);
+  assert.equal(a.ahead, 3);
+  // Close drops what is parked and refuses the rest.
+  leaves.get("f2")!();
+  assert.equal(await a.admit("slow", item("s4")), true); // parked: slow still has 2 ahead
+  assert.equal(a.parked, 1);
+  assert.deepEqual(dropped, []);
+  a.close();
+  assert.deepEqual(dropped, ["s4"]);
+  assert.equal(a.parked, 0);
+  assert.equal(await a.admit("fast", item("f3")), false);
+  assert.deepEqual(started, ["s1", "s2", "f1", "s3", "f2"]);
 });
 
 Deno.test("ByteBudget waits at its ceiling, wakes on give, and lets one oversized take through", async () => {

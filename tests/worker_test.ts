@@ -257,3 +257,39 @@ Deno.test("on shutdown, items claimed ahead of a download slot are handed back u
     await origin.close();
   }
 });
+
+Deno.test("a long backlog on one slow host does not hold back other hosts' images", async () => {
+  const slow = startImageOrigin();
+  const fast = startImageOrigin();
+  const png = await makeImage("png", { width: 4, height: 4, seed: 5 });
+  const urls: string[] = [];
+  // Far more slow URLs than the worker takes up ahead (4 per slot), all first.
+  for (let i = 0; i < 300; i++) {
+    slow.set(`/s${i}.png`, { body: png, delayMs: 300 });
+    urls.push(slow.url(`/s${i}.png`));
+  }
+  for (let i = 0; i < 10; i++) {
+    fast.set(`/f${i}.png`, { body: png });
+    urls.push(fast.url(`/f${i}.png`));
+  }
+  const t = await startTestService({
+    FETCH_ALLOW_HOSTS: `${slow.allowRule},${fast.allowRule}`,
+    WORKER_CONCURRENCY: "4",
+    PER_HOST_CONCURRENCY: "2",
+  });
+  try {
+    const job = await submit(t.app, { urls });
+    for (;;) {
+      const fastDone = (await allItems(t.app, job.id, "state=complete"))
+        .filter((i) => i.url.startsWith(fast.base)).length;
+      if (fastDone === 10) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Two at a time, 300 ms each: the slow host is far from done.
+    assert.ok(slow.totalHits() < 20, `slow host served ${slow.totalHits()} before fast finished`);
+  } finally {
+    await t.close();
+    await slow.close();
+    await fast.close();
+  }
+});

@@ -2,6 +2,7 @@ import { hostKey } from "../fetch/fetcher.ts";
 import type { JobMessage } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
 import type { ItemRecord, JobRecord } from "../store/records.ts";
+import { Admission } from "./admission.ts";
 import type { ItemContext } from "./process_item.ts";
 import { processItem } from "./process_item.ts";
 import { DroppedTask, Scheduler } from "./scheduler.ts";
@@ -23,11 +24,22 @@ const ABANDONED_CREATION_MS = 10 * 60 * 1000;
 const MAX_PASS_PAUSE_MS = 500;
 
 /**
- * Items taken up ahead of the download slots, per slot: read and claimed
- * while earlier downloads run, so a slot that frees up starts its next
- * download at once. It also bounds the claims a crash leaves to expire.
+ * Items taken up ahead of the download slots, per slot (overall and per
+ * host): read and claimed while earlier downloads run, so a slot that
+ * frees up starts its next download at once. It also bounds the claims a
+ * crash leaves to expire.
  */
 const AHEAD_PER_SLOT = 4;
+
+/** Items parked in memory while their host is busy (see Admission): under 40 MB even with 8 KiB URLs. */
+const MAX_PARKED = 5_000;
+
+/**
+ * While some of a job's items are parked, its pump looks for new work
+ * (retries falling due) at most this often, not after every download:
+ * each look reads all of the job's remaining items.
+ */
+const PARKED_PASS_PAUSE_MS = 5_000;
 
 /**
  * Downloads the pending items of active jobs. A queue message or a local
@@ -41,9 +53,9 @@ export class Worker {
   readonly #scheduler: Scheduler;
   readonly #pumps = new Map<string, Promise<void>>();
   readonly #inFlight = new Set<string>();
-  /** Items taken by a pump that have not started downloading (or finished without one). */
-  #ahead = 0;
-  #aheadWaiters: (() => void)[] = [];
+  readonly #admission: Admission;
+  /** Per job: items handed to admission and not started yet (parked). */
+  readonly #parkedByJob = new Map<string, number>();
   /** Every item being processed, so stop() can wait for them. */
   readonly #items = new Set<Promise<void>>();
   /** Wakes a job's pump from its pause between passes. */
@@ -60,6 +72,11 @@ export class Worker {
       signal: this.#abort.signal,
     };
     this.#scheduler = new Scheduler(opts.concurrency, opts.perHostConcurrency);
+    this.#admission = new Admission({
+      maxAhead: opts.concurrency * AHEAD_PER_SLOT,
+      maxAheadPerHost: opts.perHostConcurrency * AHEAD_PER_SLOT,
+      maxParked: MAX_PARKED,
+    });
   }
 
   start(): void {
@@ -114,7 +131,7 @@ export class Worker {
     this.#stopping = true;
     clearInterval(this.#sweepTimer);
     for (const wake of this.#wakers.values()) wake();
-    for (const wake of this.#aheadWaiters.splice(0)) wake();
+    this.#admission.close();
     this.#scheduler.dropQueued();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const graceOver = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
@@ -126,42 +143,67 @@ export class Worker {
     clearTimeout(timer);
   }
 
-  /** Processes one item: claims it ahead, then downloads it in a scheduler slot. */
-  #itemTask(job: JobRecord, index: number, entry: Deno.KvEntry<ItemRecord>) {
-    return (leaveAhead: () => void) => {
-      const host = hostKey(entry.value.url);
-      return processItem(this.#ctx, job, index, entry, (download) => {
-        // Claimed while stop() dropped the queue: hand it back, do not start.
-        if (this.#stopping) return Promise.reject(new DroppedTask());
-        return this.#scheduler.run(host, (release) => {
-          leaveAhead();
-          return download(release);
-        });
+  /**
+   * Processes one item: claims it, then downloads it in a scheduler slot.
+   * `leave` tells admission the item no longer waits ahead.
+   */
+  #start(
+    job: JobRecord,
+    index: number,
+    entry: Deno.KvEntry<ItemRecord>,
+    key: string,
+    leave: () => void,
+  ): void {
+    const host = hostKey(entry.value.url);
+    const item: Promise<void> = processItem(this.#ctx, job, index, entry, (download) => {
+      // Claimed while stop() dropped the queue: hand it back, do not start.
+      if (this.#stopping) return Promise.reject(new DroppedTask());
+      return this.#scheduler.run(host, (release) => {
+        leave();
+        return download(release);
       });
-    };
-  }
-
-  /** Counts an item as ahead until it gets a slot or ends, and tracks it for stop(). */
-  #take(jobId: string, key: string, task: (leaveAhead: () => void) => Promise<void>): void {
-    this.#ahead++;
-    let ahead = true;
-    const leaveAhead = () => {
-      if (!ahead) return;
-      ahead = false;
-      this.#ahead--;
-      const waiters = this.#aheadWaiters;
-      this.#aheadWaiters = [];
-      for (const w of waiters) w();
-    };
-    const item: Promise<void> = task(leaveAhead)
-      .catch((err) => console.error(`job ${jobId}: ${(err as Error).message}`))
+    })
+      .catch((err) => console.error(`job ${job.id}: ${(err as Error).message}`))
       .finally(() => {
-        leaveAhead();
+        leave();
         this.#items.delete(item);
         this.#inFlight.delete(key);
-        this.#wakers.get(jobId)?.();
+        this.#wake(job.id);
       });
     this.#items.add(item);
+  }
+
+  /** Hands an item to admission; false when stopping (the item was not taken). */
+  async #admit(job: JobRecord, index: number, entry: Deno.KvEntry<ItemRecord>): Promise<boolean> {
+    const key = `${job.id}/${index}`;
+    this.#inFlight.add(key);
+    this.#countParked(job.id, +1);
+    const admitted = await this.#admission.admit(hostKey(entry.value.url), {
+      start: (leave) => {
+        this.#countParked(job.id, -1);
+        this.#start(job, index, entry, key, leave);
+      },
+      drop: () => {
+        this.#countParked(job.id, -1);
+        this.#inFlight.delete(key);
+      },
+    });
+    if (!admitted) {
+      this.#countParked(job.id, -1);
+      this.#inFlight.delete(key);
+    }
+    return admitted;
+  }
+
+  #countParked(jobId: string, delta: number): void {
+    const n = (this.#parkedByJob.get(jobId) ?? 0) + delta;
+    if (n === 0) this.#parkedByJob.delete(jobId);
+    else this.#parkedByJob.set(jobId, n);
+  }
+
+  /** Ends a job's pause between passes, unless it still has parked items to get through. */
+  #wake(jobId: string): void {
+    if (!this.#parkedByJob.has(jobId)) this.#wakers.get(jobId)?.();
   }
 
   async #pump(jobId: string): Promise<void> {
@@ -184,26 +226,21 @@ export class Worker {
         }
         contiguousDone = false;
         pending++;
-        const key = `${jobId}/${index}`;
-        if (this.#inFlight.has(key)) continue;
+        if (this.#inFlight.has(`${jobId}/${index}`)) continue;
         const now = Date.now();
         if (!isClaimable(item, now)) {
           nextDue = Math.min(nextDue, item.notBefore ?? item.leaseUntil ?? now);
           continue;
         }
-        while (this.#ahead >= this.#opts.concurrency * AHEAD_PER_SLOT) {
-          await new Promise<void>((resolve) => this.#aheadWaiters.push(resolve));
-        }
-        if (this.#stopping) return;
-        this.#inFlight.add(key);
-        this.#take(jobId, key, this.#itemTask(job, index, entry));
+        if (this.#stopping || !await this.#admit(job, index, entry)) return;
       }
       if (pending === 0) {
         await jobs.finalizeIfDone(jobId);
         return;
       }
       // Look again when one of this job's downloads ends or a retry falls due.
-      const pause = Math.min(Math.max(nextDue - Date.now(), 20), MAX_PASS_PAUSE_MS);
+      const longest = this.#parkedByJob.has(jobId) ? PARKED_PASS_PAUSE_MS : MAX_PASS_PAUSE_MS;
+      const pause = Math.min(Math.max(nextDue - Date.now(), 20), longest);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, pause);
         function done() {
