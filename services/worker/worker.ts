@@ -147,7 +147,7 @@ export class Worker {
    * Processes one item: claims it, then downloads it in a scheduler slot.
    * `leave` tells admission the item no longer waits ahead.
    */
-  #start(
+  #process(
     job: JobRecord,
     index: number,
     entry: Deno.KvEntry<ItemRecord>,
@@ -181,7 +181,7 @@ export class Worker {
     const admitted = await this.#admission.admit(hostKey(entry.value.url), {
       start: (leave) => {
         this.#countParked(job.id, -1);
-        this.#start(job, index, entry, key, leave);
+        this.#process(job, index, entry, key, leave);
       },
       drop: () => {
         this.#countParked(job.id, -1);
