@@ -7,7 +7,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The public shape of a job. */
 export function jobView({ job, counts }: JobSnapshot) {
   const done = counts.complete + counts.failed;
-  const status = job.finished !== null || done >= job.total
+  // Complete only once `finished` is stamped (right after the last item, by
+  // the job's pump or the sweep), so a client never sees "complete" with
+  // `finished: null`.
+  const status = job.finished !== null
     ? "complete" as const
     : done > 0 || job.started !== null
     ? "in-progress" as const

@@ -305,3 +305,21 @@ Deno.test("the same operations work through a real Deno.serve on 127.0.0.1", asy
     await server.shutdown();
   }
 });
+
+Deno.test("a job is reported complete only together with its finished time", async () => {
+  await using s = await setup();
+  const png = await makeImage("png", { width: 8, height: 8, seed: 11 });
+  const urls = [];
+  for (let i = 0; i < 20; i++) {
+    s.origin.set(`/c${i}.png`, { body: png });
+    urls.push(s.origin.url(`/c${i}.png`));
+  }
+  const job = await submit(s.app, { urls });
+  // Poll as fast as possible: every answer must be consistent.
+  for (;;) {
+    const view = await (await s.app.request(`/jobs/${job.id}`)).json();
+    assert.equal(view.status === "complete", view.finished !== null, JSON.stringify(view));
+    if (view.status === "complete") break;
+    await new Promise((r) => setTimeout(r, 0));
+  }
+});
