@@ -31,7 +31,10 @@ const MAX_PASS_PAUSE_MS = 500;
  */
 const AHEAD_PER_SLOT = 4;
 
-/** Items parked in memory while their host is busy (see Admission): under 40 MB even with 8 KiB URLs. */
+/**
+ * Items parked in memory while their host is busy (see Admission): under
+ * 40 MB even with 8 KiB URLs.
+ */
 const MAX_PARKED = 5_000;
 
 /**
