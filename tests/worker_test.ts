@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startTestService } from "./support/app.ts";
+import { startTestService, type TestService } from "./support/app.ts";
 import { allItems, submit, waitForJob } from "./support/http.ts";
 import { startImageOrigin } from "./support/image_origin.ts";
 import { makeImage } from "./support/images.ts";
@@ -81,40 +81,66 @@ Deno.test("retries stop after FETCH_RETRIES and the item keeps the last reason",
   }
 });
 
-Deno.test("one slow host does not hold back another host's images", async () => {
+/** One job: `slowCount` URLs on a slow origin first, then `fastCount` on a fast one. */
+interface SlowThenFast {
+  slowCount: number;
+  fastCount: number;
+  delayMs: number;
+  concurrency: number;
+  perHost: number;
+  seed: number;
+}
+
+/**
+ * Runs a {@link SlowThenFast} job until every fast URL is stored and returns
+ * how many slow downloads had started by then; `then` runs before clean-up.
+ */
+async function slowHitsWhenFastDone(
+  o: SlowThenFast,
+  then: (t: TestService, jobId: string) => Promise<void> = async () => {},
+): Promise<number> {
   const slow = startImageOrigin();
   const fast = startImageOrigin();
-  const png = await makeImage("png", { width: 4, height: 4, seed: 3 });
+  const png = await makeImage("png", { width: 4, height: 4, seed: o.seed });
   const urls: string[] = [];
-  for (let i = 0; i < 50; i++) {
-    slow.set(`/s${i}.png`, { body: png, delayMs: 200 });
+  for (let i = 0; i < o.slowCount; i++) {
+    slow.set(`/s${i}.png`, { body: png, delayMs: o.delayMs });
     urls.push(slow.url(`/s${i}.png`));
   }
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < o.fastCount; i++) {
     fast.set(`/f${i}.png`, { body: png });
     urls.push(fast.url(`/f${i}.png`));
   }
   const t = await startTestService({
     FETCH_ALLOW_HOSTS: `${slow.allowRule},${fast.allowRule}`,
-    WORKER_CONCURRENCY: "8",
-    PER_HOST_CONCURRENCY: "4",
+    WORKER_CONCURRENCY: String(o.concurrency),
+    PER_HOST_CONCURRENCY: String(o.perHost),
   });
   try {
     const job = await submit(t.app, { urls });
-    // When the fast host is done, the slow one (4 at a time, 200 ms each) is far from it.
     for (;;) {
       const fastDone = (await allItems(t.app, job.id, "state=complete"))
         .filter((i) => i.url.startsWith(fast.base)).length;
-      if (fastDone === 50) break;
+      if (fastDone === o.fastCount) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    assert.ok(slow.totalHits() < 40, `slow host served ${slow.totalHits()} before fast finished`);
-    await waitForJob(t.app, job.id, 30_000);
+    const slowHits = slow.totalHits();
+    await then(t, job.id);
+    return slowHits;
   } finally {
     await t.close();
     await slow.close();
     await fast.close();
   }
+}
+
+Deno.test("one slow host does not hold back another host's images", async () => {
+  const slowHits = await slowHitsWhenFastDone(
+    { slowCount: 50, fastCount: 50, delayMs: 200, concurrency: 8, perHost: 4, seed: 3 },
+    (t, jobId) => waitForJob(t.app, jobId, 30_000),
+  );
+  // When the fast host is done, the slow one (4 at a time, 200 ms each) is far from it.
+  assert.ok(slowHits < 40, `slow host served ${slowHits} before fast finished`);
 });
 
 Deno.test("without a queue (remote KV) the sweep alone drives the work", async () => {
@@ -259,37 +285,10 @@ Deno.test("on shutdown, items claimed ahead of a download slot are handed back u
 });
 
 Deno.test("a long backlog on one slow host does not hold back other hosts' images", async () => {
-  const slow = startImageOrigin();
-  const fast = startImageOrigin();
-  const png = await makeImage("png", { width: 4, height: 4, seed: 5 });
-  const urls: string[] = [];
   // Far more slow URLs than the worker takes up ahead (4 per slot), all first.
-  for (let i = 0; i < 300; i++) {
-    slow.set(`/s${i}.png`, { body: png, delayMs: 300 });
-    urls.push(slow.url(`/s${i}.png`));
-  }
-  for (let i = 0; i < 10; i++) {
-    fast.set(`/f${i}.png`, { body: png });
-    urls.push(fast.url(`/f${i}.png`));
-  }
-  const t = await startTestService({
-    FETCH_ALLOW_HOSTS: `${slow.allowRule},${fast.allowRule}`,
-    WORKER_CONCURRENCY: "4",
-    PER_HOST_CONCURRENCY: "2",
-  });
-  try {
-    const job = await submit(t.app, { urls });
-    for (;;) {
-      const fastDone = (await allItems(t.app, job.id, "state=complete"))
-        .filter((i) => i.url.startsWith(fast.base)).length;
-      if (fastDone === 10) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    // Two at a time, 300 ms each: the slow host is far from done.
-    assert.ok(slow.totalHits() < 20, `slow host served ${slow.totalHits()} before fast finished`);
-  } finally {
-    await t.close();
-    await slow.close();
-    await fast.close();
-  }
+  const slowHits = await slowHitsWhenFastDone(
+    { slowCount: 300, fastCount: 10, delayMs: 300, concurrency: 4, perHost: 2, seed: 5 },
+  );
+  // Two at a time, 300 ms each: the slow host is far from done.
+  assert.ok(slowHits < 20, `slow host served ${slowHits} before fast finished`);
 });
