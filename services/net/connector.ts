@@ -1,11 +1,19 @@
-import { ConnectTunnel, type PinnedTarget } from "./connect_tunnel.ts";
+import { bodyReader } from "./http1/body_reader.ts";
+import { BufferedConn, Http1Error } from "./http1/buffered_conn.ts";
+import { IdlePool } from "./http1/pool.ts";
+import { framingOf, parseResponseHead, type ResponseHead } from "./http1/response_head.ts";
 
-export type { PinnedTarget } from "./connect_tunnel.ts";
+/** An address and port that passed the policy; the only place a socket may go. */
+export interface PinnedTarget {
+  /** IP literal, IPv6 without brackets. */
+  address: string;
+  port: number;
+}
 
 /** A response plus the hook that says the caller is finished with its body. */
 export interface PinnedResponse {
   response: Response;
-  /** Call once the body is consumed or cancelled; lets the connector retire clients safely. */
+  /** Call once the body is consumed or cancelled; an unfinished body closes its connection. */
   done(): void;
 }
 
@@ -16,142 +24,227 @@ export interface PinnedResponse {
  */
 export interface Connector {
   request(url: URL, target: PinnedTarget, init: RequestInit): Promise<PinnedResponse>;
-  /** Closes every client and tunnel. */
+  /** Closes every pooled connection. */
   close(): void;
 }
 
 /** Tuning for {@link PinnedConnector}. */
 export interface PinnedConnectorOptions {
-  /** Clients kept (one per scheme, address and port) for keep-alive reuse. */
-  maxClients?: number;
-  /** Used by the HTTPS tunnel when dialling the origin. */
+  /** Longest wait for a TCP connection (and TLS handshake) to be set up. */
   connectTimeoutMs?: number;
   /** Extra trusted roots, for tests with a private CA. */
   caCerts?: string[];
+  /** How long a kept-alive connection may sit unused before it is closed. */
+  idleMs?: number;
 }
 
-interface ClientEntry {
-  client: Deno.HttpClient;
-  users: number;
-  token: string | null;
-}
+/** Longest response head accepted (status line and header fields). */
+const MAX_HEAD_BYTES = 64 * 1024;
 
 /**
- * The real connector.
+ * The real connector: a small HTTP/1.1 client over sockets it opens itself.
  *
- * - http: `Deno.createHttpClient({ proxy: { transport: "tcp", hostname, port } })`
- *   sends the request to exactly that socket. The request line is then in
- *   absolute form (`GET http://name/path HTTP/1.1`), which HTTP/1.1 servers
- *   are required to accept (RFC 9112 section 3.2.2), with the URL's Host header.
- * - https: a client whose HTTP proxy is the in-process {@link ConnectTunnel},
- *   which dials the vetted address; TLS is end to end.
+ * Why not fetch: Deno's fetch cannot connect to one address while naming
+ * another host (it drops a Host header), and its pinning option
+ * (`createHttpClient({ proxy: { transport: "tcp" } })`) talks to the origin
+ * as to a proxy, with absolute-form targets (`GET http://host/path`) that
+ * RFC 9112 section 3.2 reserves for proxies; many small servers answer 404.
+ * Here the socket goes to exactly the vetted address, the request line is
+ * in origin-form with the URL's Host header, and HTTPS runs TLS over that
+ * socket with the URL's name for SNI and certificate checks (end to end).
+ * It also costs about half the CPU per request of fetch (measured: 50-80 µs
+ * against 140-155 µs for a 40 KB body on loopback).
  *
- * Clients are cached per scheme+address+port so connections are reused
- * (throughput matters); the cache is bounded and an evicted client is closed
- * once no request is using it.
+ * Connections are kept alive and reused per scheme, address, port and TLS
+ * name. A request that finds a reused connection closed by the origin (no
+ * response byte received) is sent once more on a new connection: GET is
+ * idempotent (RFC 9110 section 9.2.2).
  */
 export class PinnedConnector implements Connector {
-  readonly #maxClients: number;
   readonly #connectTimeoutMs: number;
   readonly #caCerts: string[] | undefined;
-  readonly #clients = new Map<string, ClientEntry>();
-  #tunnel: ConnectTunnel | null = null;
+  readonly #pool: IdlePool;
+  readonly #busy = new Set<BufferedConn>();
   #closed = false;
 
   constructor(options: PinnedConnectorOptions = {}) {
-    this.#maxClients = options.maxClients ?? 256;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#caCerts = options.caCerts;
+    this.#pool = new IdlePool({ maxPerKey: 64, maxTotal: 512, idleMs: options.idleMs ?? 15_000 });
   }
 
-  /** Clients currently cached (for tests). */
-  get clientCount(): number {
-    return this.#clients.size;
+  /** Connections open now, idle or in use (for tests). */
+  get openConnections(): number {
+    return this.#pool.size + this.#busy.size;
   }
 
   async request(url: URL, target: PinnedTarget, init: RequestInit): Promise<PinnedResponse> {
     if (this.#closed) throw new Error("connector is closed");
-    const entry = this.#lease(url.protocol, target);
-    try {
-      const response = await fetch(url, { ...init, client: entry.client });
-      let released = false;
-      return {
-        response,
-        done: () => {
-          if (released) return;
-          released = true;
-          this.#release(entry);
-        },
+    const method = (init.method ?? "GET").toUpperCase();
+    if (init.body != null) throw new TypeError("request bodies are not supported");
+    const head = requestHead(method, url, new Headers(init.headers));
+    const signal = init.signal ?? undefined;
+    signal?.throwIfAborted();
+    const key = `${url.protocol}|${target.address}|${target.port}|${url.hostname}`;
+
+    for (let fresh = false;; fresh = true) {
+      const reused = fresh ? null : this.#pool.take(key);
+      const conn = reused ?? await this.#connect(url, target, signal);
+      this.#busy.add(conn);
+      const onAbort = () => conn.close();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const release = (reusable: boolean) => {
+        signal?.removeEventListener("abort", onAbort);
+        this.#busy.delete(conn);
+        if (reusable && !this.#closed && conn.buffered === 0 && !conn.closed) {
+          this.#pool.put(key, conn);
+        } else conn.close();
       };
-    } catch (err) {
-      this.#release(entry);
-      throw err;
+      let response: ResponseHead | null;
+      try {
+        await conn.write(head);
+        response = await readFinalHead(conn);
+      } catch (err) {
+        release(false);
+        if (signal?.aborted) throw signal.reason ?? err;
+        if (reused && !(err instanceof Http1Error)) continue; // the origin closed it meanwhile
+        throw err;
+      }
+      if (response === null) {
+        release(false);
+        if (reused) continue;
+        throw new Http1Error("the origin closed the connection without answering");
+      }
+      try {
+        return exchange(conn, response, method, release);
+      } catch (err) {
+        release(false);
+        throw err;
+      }
     }
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const entry of this.#clients.values()) entry.client.close();
-    this.#clients.clear();
-    // The accept loop ends on its own once the listener is closed.
-    this.#tunnel?.close();
-    this.#tunnel = null;
+    this.#pool.close();
+    for (const conn of this.#busy) conn.close();
+    this.#busy.clear();
   }
 
-  #lease(protocol: string, target: PinnedTarget): ClientEntry {
-    const key = `${protocol}//${target.address}|${target.port}`;
-    let entry = this.#clients.get(key);
-    if (entry) {
-      this.#clients.delete(key); // re-insert: Map order is our LRU order
-    } else {
-      entry = this.#create(protocol, target);
-    }
-    this.#clients.set(key, entry);
-    entry.users++;
-    if (this.#clients.size > this.#maxClients) this.#evictOverflow();
-    return entry;
-  }
-
-  #create(protocol: string, target: PinnedTarget): ClientEntry {
-    if (protocol === "http:") {
-      // The tcp transport needs IPv6 in brackets ("failed to parse tcp proxy uri" otherwise).
-      const hostname = target.address.includes(":") ? `[${target.address}]` : target.address;
-      const client = Deno.createHttpClient({
-        caCerts: this.#caCerts,
-        proxy: { transport: "tcp", hostname, port: target.port },
-      });
-      return { client, users: 0, token: null };
-    }
-    this.#tunnel ??= new ConnectTunnel({ connectTimeoutMs: this.#connectTimeoutMs });
-    const token = this.#tunnel.register(target);
-    const client = Deno.createHttpClient({
-      caCerts: this.#caCerts,
-      proxy: {
-        url: `http://127.0.0.1:${this.#tunnel.port}`,
-        basicAuth: { username: token, password: "pinned" },
-      },
+  async #connect(url: URL, target: PinnedTarget, signal?: AbortSignal): Promise<BufferedConn> {
+    const timeout = AbortSignal.timeout(this.#connectTimeoutMs);
+    const connectSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const tcp = await Deno.connect({
+      hostname: target.address,
+      port: target.port,
+      signal: connectSignal,
     });
-    return { client, users: 0, token };
-  }
-
-  #evictOverflow(): void {
-    for (const [key, entry] of this.#clients) {
-      if (this.#clients.size <= this.#maxClients) break;
-      if (entry.users > 0) continue; // closing it would cut a body mid-read
-      this.#clients.delete(key);
-      this.#retire(entry);
+    tcp.setNoDelay(true);
+    if (url.protocol !== "https:") return new BufferedConn(tcp);
+    // The handshake has no signal of its own: closing the socket ends it.
+    const stop = () => closeQuietly(tcp);
+    connectSignal.addEventListener("abort", stop, { once: true });
+    try {
+      const tls = await Deno.startTls(tcp, {
+        hostname: url.hostname.replace(/^\[|\]$/g, ""),
+        caCerts: this.#caCerts,
+        alpnProtocols: ["http/1.1"],
+      });
+      return new BufferedConn(tls);
+    } catch (err) {
+      closeQuietly(tcp);
+      throw connectSignal.aborted && !signal?.aborted
+        ? new Error(
+          `TLS handshake with ${target.address} took longer than ${this.#connectTimeoutMs} ms`,
+        )
+        : err;
+    } finally {
+      connectSignal.removeEventListener("abort", stop);
     }
   }
+}
 
-  #release(entry: ClientEntry): void {
-    entry.users--;
-    // An overflow left behind because every client was busy is settled now.
-    if (this.#clients.size > this.#maxClients) this.#evictOverflow();
+/** The request line in origin-form (RFC 9112 section 3.2.1), Host first, then the caller's fields. */
+function requestHead(method: string, url: URL, headers: Headers): Uint8Array {
+  let head = `${method} ${url.pathname || "/"}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  for (const [name, value] of headers) {
+    if (name === "host" || name === "connection" || name === "content-length") continue;
+    head += `${name}: ${value}\r\n`;
   }
+  return new TextEncoder().encode(`${head}\r\n`);
+}
 
-  #retire(entry: ClientEntry): void {
-    entry.client.close();
-    if (entry.token) this.#tunnel?.unregister(entry.token);
+/** The first non-1xx head; interim answers (100, 103) are skipped. Null if closed before any byte. */
+async function readFinalHead(conn: BufferedConn): Promise<ResponseHead | null> {
+  for (let interim = 0;; interim++) {
+    const bytes = await conn.readHead(MAX_HEAD_BYTES);
+    if (bytes === null) {
+      if (interim === 0) return null;
+      throw new Http1Error("the connection closed after an interim response");
+    }
+    const head = parseResponseHead(bytes);
+    if (head.status >= 200) return head;
+    if (head.status === 101) throw new Http1Error("the origin switched protocols unasked");
+    if (interim >= 10) throw new Http1Error("too many interim responses");
+  }
+}
+
+/** Wraps the parsed head and the body that follows it in a Response. */
+function exchange(
+  conn: BufferedConn,
+  head: ResponseHead,
+  method: string,
+  release: (reusable: boolean) => void,
+): PinnedResponse {
+  const { framing, reusable } = framingOf(head, method);
+  const reader = bodyReader(conn, framing);
+  let finished = false;
+  const finish = (clean: boolean) => {
+    if (finished) return;
+    finished = true;
+    release(clean && reusable);
+  };
+  const nullBody = framing.kind === "none" || head.status === 205 || head.status > 599;
+  if (head.status > 599) throw new Http1Error(`status ${head.status} is out of range`);
+  let body: ReadableStream<Uint8Array> | null = null;
+  if (nullBody) finish(framing.kind === "none");
+  else {
+    body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          // Empty reads are skipped: an empty chunk would look like the end to some readers.
+          for (;;) {
+            const chunk = await reader.read();
+            if (chunk === null) {
+              controller.close();
+              finish(true);
+              return;
+            }
+            if (chunk.length > 0) return controller.enqueue(chunk);
+          }
+        } catch (err) {
+          finish(false);
+          controller.error(err);
+        }
+      },
+      cancel() {
+        finish(false);
+      },
+    }, { highWaterMark: 0 });
+  }
+  const response = new Response(body, {
+    status: head.status,
+    statusText: /^[\t\x20-\x7e\x80-\xff]*$/.test(head.statusText) ? head.statusText : "",
+    headers: head.headers,
+  });
+  return { response, done: () => finish(false) };
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
 }

@@ -1,0 +1,142 @@
+/** Size of each socket read: large enough that most images arrive in a few reads. */
+const READ_BYTES = 64 * 1024;
+
+/**
+ * A socket with a push-back buffer, for reading HTTP/1.1 framing.
+ *
+ * Every socket read lands in a fresh buffer and is handed out as a view of
+ * it, never copied and never overwritten later: body chunks go straight to
+ * the blob store, which may keep them after the next read.
+ */
+export class BufferedConn {
+  readonly conn: Deno.Conn;
+  #pending: Uint8Array | null = null;
+  #closed = false;
+
+  constructor(conn: Deno.Conn) {
+    this.conn = conn;
+  }
+
+  /** Bytes read from the socket but not consumed yet. */
+  get buffered(): number {
+    return this.#pending?.length ?? 0;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Buffered bytes or else one socket read, at most `max` bytes; null at end of stream. */
+  async read(max = Number.POSITIVE_INFINITY): Promise<Uint8Array | null> {
+    let bytes = this.#pending;
+    this.#pending = null;
+    if (bytes === null) {
+      const buf = new Uint8Array(READ_BYTES);
+      const n = await this.conn.read(buf);
+      if (n === null) return null;
+      bytes = buf.subarray(0, n);
+    }
+    if (bytes.length > max) {
+      this.#pending = bytes.subarray(max);
+      return bytes.subarray(0, max);
+    }
+    return bytes;
+  }
+
+  /** Puts bytes back in front of whatever is buffered. */
+  unread(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#pending = this.#pending ? concat(bytes, this.#pending) : bytes;
+  }
+
+  /**
+   * Reads up to the empty line that ends a message head (CRLF CRLF, or bare
+   * LFs, which RFC 9112 section 2.2 lets a recipient accept) and returns the
+   * head without that empty line. Null when the peer closed before sending a
+   * byte; throws when it closed mid-head or the head exceeds `maxBytes`.
+   */
+  async readHead(maxBytes: number): Promise<Uint8Array | null> {
+    let head: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const chunk = await this.read();
+      if (chunk === null) {
+        if (head.length === 0) return null;
+        throw new Http1Error("the connection closed in the middle of the response head");
+      }
+      const from = Math.max(0, head.length - 3);
+      head = head.length === 0 ? chunk : concat(head, chunk);
+      const end = findHeadEnd(head, from);
+      if (end !== null) {
+        this.unread(head.subarray(end.next));
+        return head.subarray(0, end.at);
+      }
+      if (head.length > maxBytes) {
+        throw new Http1Error(`the response head is longer than ${maxBytes} bytes`);
+      }
+    }
+  }
+
+  /** One line without its line ending (CRLF or LF). For chunk sizes and trailers. */
+  async readLine(maxBytes: number): Promise<string> {
+    let line: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const chunk = await this.read();
+      if (chunk === null) throw new Http1Error("the connection closed in the middle of a line");
+      const lf = chunk.indexOf(0x0a);
+      const part = lf < 0 ? chunk : chunk.subarray(0, lf);
+      line = line.length === 0 ? part : concat(line, part);
+      if (line.length > maxBytes) throw new Http1Error(`a line is longer than ${maxBytes} bytes`);
+      if (lf >= 0) {
+        this.unread(chunk.subarray(lf + 1));
+        const end = line.length > 0 && line[line.length - 1] === 0x0d
+          ? line.length - 1
+          : line.length;
+        return latin1(line.subarray(0, end));
+      }
+    }
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed by the peer or an abort.
+    }
+  }
+}
+
+/** A response that breaks HTTP/1.1 framing or syntax. */
+export class Http1Error extends Error {
+  override name = "Http1Error";
+}
+
+/** Decodes bytes one to one (header bytes are octets, not UTF-8). */
+export function latin1(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return out;
+}
+
+/** Where the head ends (`at`) and the body starts (`next`), searching from `from`. */
+function findHeadEnd(bytes: Uint8Array, from: number): { at: number; next: number } | null {
+  for (let i = bytes.indexOf(0x0a, from); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
+    if (bytes[i + 1] === 0x0a) return { at: i + 1, next: i + 2 };
+    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return { at: i + 1, next: i + 3 };
+  }
+  return null;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
