@@ -1,6 +1,7 @@
 /**
- * `deno task bench [ingest] [retrieval] [submit] [list]`: runs the benchmarks (all when none is
- * named), prints a table and writes bench/.out/results.json. See bench/README.md.
+ * `deno task bench [ingest] [throttled] [rss] [retrieval] [submit] [list]`: runs the benchmarks
+ * (all when none is named), prints a table and writes bench/.out/results.json. See
+ * bench/README.md.
  *
  * Everything runs on this machine and talks to 127.0.0.1 only: the service, the origin and the
  * baselines are separate Deno processes started and stopped here.
@@ -9,7 +10,9 @@ import type { BenchResult, Ctx, Row } from "./benchmarks/common.ts";
 import { ingest } from "./benchmarks/ingest.ts";
 import { list } from "./benchmarks/list.ts";
 import { retrieval } from "./benchmarks/retrieval.ts";
+import { rss } from "./benchmarks/rss.ts";
 import { submitBench } from "./benchmarks/submit.ts";
+import { throttled } from "./benchmarks/throttled.ts";
 import { ensureFixtures, type FixtureManifest } from "./lib/fixtures.ts";
 import { machineInfo } from "./lib/machine.ts";
 import { type Listening, LOG_DIR, OUT, Resources, spawnOrigin } from "./lib/proc.ts";
@@ -17,6 +20,8 @@ import { checkWrk } from "./lib/wrk.ts";
 
 const BENCHMARKS: Record<string, (ctx: Ctx) => Promise<BenchResult>> = {
   ingest,
+  throttled,
+  rss,
   retrieval,
   submit: submitBench,
   list,

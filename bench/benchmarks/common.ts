@@ -103,26 +103,3 @@ export async function failureReasons(base: string, id: string): Promise<Record<s
   for (const it of page.items) out[it.reason ?? "?"] = (out[it.reason ?? "?"] ?? 0) + 1;
   return out;
 }
-
-let clockTicks: number | undefined;
-
-/** CPU time (user + system) a live process has used so far, from /proc; null where unknown. */
-export async function cpuMs(pid: number): Promise<number | null> {
-  try {
-    if (clockTicks === undefined) {
-      const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" })
-        .output();
-      clockTicks = Number(new TextDecoder().decode(out.stdout).trim()) || 100;
-    }
-    // Deno refuses /proc reads without --allow-all; cat may read it.
-    const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stdout: "piped" })
-      .output();
-    if (!out.success) return null;
-    const stat = new TextDecoder().decode(out.stdout);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
-    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000;
-  } catch {
-    return null;
-  }
-}

@@ -1,68 +1,50 @@
 /**
- * The ingest baseline: the plainest loop that does the same job from the outside. Fetches every
- * URL of a list with N requests in flight and writes each body to a file, then prints one JSON
- * line with the time from the first request to the last write.
+ * The ingest baselines: the plainest loops that do the same job from the outside. Each fetches
+ * every URL of a list with N requests in flight and stores each body, then prints one JSON line
+ * with the time from the first request to the last body stored.
  *
- *   plain    fetch -> arrayBuffer -> Deno.writeFile(DIR/i)           (the baseline)
- *   durable  fetch -> stream to a temp file while hashing (SHA-256) -> fsync -> rename to
- *            DIR/<sha256> (what the service's blob store does per image; a diagnostic only)
- *   fsync    plain, plus fsync of each file before closing it (diagnostic)
- *   stream   durable without the fsync (diagnostic)
+ *   plain    fetch -> arrayBuffer -> Deno.writeFile(DIR/i)          (the reference baseline)
+ *   durable  fetch -> the durable work of the service's blob store, nothing else
+ *            (durable_store.ts: stream + SHA-256 to a temp file, fsync, rename into
+ *            blobs/<aa>/<sha256>, grouped directory fsync)          (the ingest target's baseline)
+ *   fsync    plain, plus fsync of each file before closing it       (diagnostic)
+ *   stream   durable without any fsync                              (diagnostic)
  *
- * Usage: plain_ingest.ts URLS_JSON OUT_DIR CONCURRENCY [plain|durable]
+ * Usage: plain_ingest.ts URLS_JSON OUT_DIR CONCURRENCY [plain|durable|fsync|stream]
  */
-import { createHash } from "node:crypto";
 import process from "node:process";
+import { DurableStore } from "./durable_store.ts";
 
+const MODES = ["plain", "durable", "fsync", "stream"];
 const [urlsFile, outDir, concurrencyArg, mode = "plain"] = Deno.args;
+if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
 const concurrency = Number(concurrencyArg);
 const urls = JSON.parse(await Deno.readTextFile(urlsFile)) as string[];
 for (const u of urls) {
   const host = new URL(u).hostname;
   if (host !== "127.0.0.1" && host !== "[::1]") throw new Error(`not a loopback URL: ${u}`);
 }
-await Deno.mkdir(`${outDir}/tmp`, { recursive: true });
+await Deno.mkdir(outDir, { recursive: true });
+const store = mode === "durable" || mode === "stream"
+  ? new DurableStore(outDir, mode === "durable")
+  : null;
+await store?.init();
 
-async function durableWrite(
-  body: ReadableStream<Uint8Array>,
-  i: number,
-  sync: boolean,
-): Promise<number> {
-  const tmp = `${outDir}/tmp/${i}`;
-  const file = await Deno.open(tmp, { write: true, createNew: true });
-  const hash = createHash("sha256");
-  let bytes = 0;
-  // Chunks are gathered up to 256 KB per write, as the service does: most images take one write.
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  const flush = async () => {
-    const buf = pending.length === 1 ? pending[0] : new Uint8Array(pendingBytes);
-    if (pending.length > 1) {
-      let at = 0;
-      for (const p of pending) {
-        buf.set(p, at);
-        at += p.byteLength;
-      }
-    }
-    pending = [];
-    pendingBytes = 0;
-    for (let off = 0; off < buf.byteLength;) off += await file.write(buf.subarray(off));
-  };
+/** Stores one body the plain way, with or without an fsync. */
+async function writeWhole(res: Response, i: number, sync: boolean): Promise<number> {
+  const buf = new Uint8Array(await res.arrayBuffer());
+  if (!sync) {
+    await Deno.writeFile(`${outDir}/${i}`, buf);
+    return buf.byteLength;
+  }
+  const file = await Deno.open(`${outDir}/${i}`, { write: true, createNew: true });
   try {
-    for await (const chunk of body) {
-      hash.update(chunk);
-      bytes += chunk.byteLength;
-      pending.push(chunk);
-      pendingBytes += chunk.byteLength;
-      if (pendingBytes >= 256 * 1024) await flush();
-    }
-    if (pendingBytes > 0) await flush();
-    if (sync) await file.sync();
+    for (let off = 0; off < buf.byteLength;) off += await file.write(buf.subarray(off));
+    await file.sync();
   } finally {
     file.close();
   }
-  await Deno.rename(tmp, `${outDir}/${hash.digest("hex")}`);
-  return bytes;
+  return buf.byteLength;
 }
 
 let next = 0;
@@ -82,24 +64,7 @@ await Promise.all(Array.from({ length: concurrency }, async () => {
         await res.body?.cancel();
         continue;
       }
-      let n: number;
-      if (mode === "durable" || mode === "stream") {
-        n = await durableWrite(res.body, i, mode === "durable");
-      } else if (mode === "fsync") {
-        const buf = new Uint8Array(await res.arrayBuffer());
-        const file = await Deno.open(`${outDir}/${i}`, { write: true, createNew: true });
-        try {
-          for (let off = 0; off < buf.byteLength;) off += await file.write(buf.subarray(off));
-          await file.sync();
-        } finally {
-          file.close();
-        }
-        n = buf.byteLength;
-      } else {
-        const buf = new Uint8Array(await res.arrayBuffer());
-        await Deno.writeFile(`${outDir}/${i}`, buf);
-        n = buf.byteLength;
-      }
+      const n = store ? await store.put(res.body, i) : await writeWhole(res, i, mode === "fsync");
       bytes += n; // after the await: `bytes += await ...` would lose concurrent updates
       stored++;
     } catch (err) {

@@ -282,13 +282,29 @@ export function spawnStaticOne(res: Resources, name: string, file: string): Prom
   ], {});
 }
 
+/** Options of bench/children/origin.ts; see its header. */
+export interface OriginOptions {
+  /** Send every body at this many bytes per second (per connection). */
+  throttleBytesPerSec?: number;
+  /** Also serve this directory's files at /stream/<name>, read from disk per request. */
+  streamDir?: string;
+}
+
 /** Starts the static origin (a separate Deno process) serving the fixture directory from memory. */
-export function spawnOrigin(res: Resources, name: string, fixtureDir: string): Promise<Listening> {
+export function spawnOrigin(
+  res: Resources,
+  name: string,
+  fixtureDir: string,
+  opts: OriginOptions = {},
+): Promise<Listening> {
+  const readable = [fixtureDir, ...(opts.streamDir ? [opts.streamDir] : [])];
   return res.spawnListening(name, [
     "run",
     "--allow-net=127.0.0.1",
-    `--allow-read=${fixtureDir}`,
+    `--allow-read=${readable.join(",")}`,
     "bench/children/origin.ts",
     fixtureDir,
+    ...(opts.throttleBytesPerSec ? [`--throttle=${opts.throttleBytesPerSec}`] : []),
+    ...(opts.streamDir ? [`--stream=${opts.streamDir}`] : []),
   ], {});
 }
