@@ -1,15 +1,16 @@
 /**
- * Peak memory: one service run ingesting the 2,000 ingest images plus one 500 MB PNG (first in
+ * Peak memory: a service run ingesting the 2,000 ingest images plus one 500 MB PNG (first in
  * the list, so it downloads while the others do), with MAX_IMAGE_BYTES raised to accept it. The
  * figure is VmHWM (peak resident set) of the service's own Deno process from /proc at the end
  * of the run; the large image must be stored intact: the SHA-256 in its metadata, and of the
- * bytes the service serves back, equal the fixture's.
+ * bytes the service serves back, equal the fixture's. Baseline: a run of the 2,000 alone, with
+ * the same settings, just before (what the large image adds).
  *
  * The origin (its own process) streams the large file from disk, so it never holds it in memory.
  */
 import type { Ctx, JobView, Row } from "./common.ts";
 import { getJson, serviceEnv } from "./common.ts";
-import { type IngestRun, serviceRun, showRun, workload } from "./ingest_runs.ts";
+import { serviceRun, showRun, type Workload, workload } from "./ingest_runs.ts";
 import { createHash } from "node:crypto";
 import { ensureBigFixture } from "../lib/big_fixture.ts";
 import { Leftovers, settleDisk } from "../lib/disk.ts";
@@ -51,6 +52,15 @@ async function servedSha256(base: string, url: string): Promise<{ sha256: string
   return { sha256: hash.digest("hex"), bytes };
 }
 
+interface Memory {
+  /** /proc/<pid>/status right after start, before the POST. */
+  idle: Record<string, number> | null;
+  /** /proc/<pid>/status and smaps_rollup when the job is complete, and the VmRSS samples. */
+  status: Record<string, number> | null;
+  smapsRollup: Record<string, number> | null;
+  sampled: Awaited<ReturnType<RssWatch["stop"]>> | null;
+}
+
 export async function rss(ctx: Ctx) {
   const fixtures = await ctx.fixtures();
   const big = await ensureBigFixture(ctx.res, ctx.log, fixtures);
@@ -59,87 +69,104 @@ export async function rss(ctx: Ctx) {
   const work = await ctx.res.tempDir("rss");
   const bigUrl = `${origin.base}/stream/${big.name}`;
   const files = fixtures.manifest.files;
-  const w = await workload(
-    [bigUrl, ...files.map((f) => `${origin.base}${f.path}`)],
-    big.bytes + files.reduce((a, f) => a + f.bytes, 0),
-    origin,
-    work,
-  );
-  const dataDir = await ctx.res.tempDir("rss-data");
+  const smallUrls = files.map((f) => `${origin.base}${f.path}`);
+  const smallBytes = files.reduce((a, f) => a + f.bytes, 0);
   const leftovers = new Leftovers(ctx.res);
-  leftovers.keep(dataDir);
-
   let argv: string[] = [];
-  let idle: Record<string, number> | null = null;
-  let watch: RssWatch | undefined;
-  let end: Record<string, unknown> = {};
-  let stored: Record<string, unknown> = {};
-  const inspect = async (svc: Listening, job: JobView) => {
-    const sampled = await watch!.stop();
-    // Read before anything else asks the service for work.
-    const status = await memoryBytes(svc.child.pid);
-    const rollup = await memoryBytes(svc.child.pid, "smaps_rollup");
-    end = { status, smapsRollup: rollup, sampled };
-    const meta = await getJson<{ sha256: string; bytes: number; width: number; height: number }>(
+
+  /** One service run over `w`; `check` runs once the job is complete, after the memory reads. */
+  const measure = async (
+    side: string,
+    w: Workload,
+    check?: (svc: Listening, job: JobView) => Promise<void>,
+  ) => {
+    const dataDir = await ctx.res.tempDir(`rss-data-${side}`);
+    leftovers.keep(dataDir);
+    const mem: Memory = { idle: null, status: null, smapsRollup: null, sampled: null };
+    let watch: RssWatch | undefined;
+    try {
+      const run = await serviceRun(ctx, w, {
+        side,
+        round: 1,
+        dataDir,
+        env: serviceEnv(dataDir, origin.port, {
+          PER_HOST_CONCURRENCY: String(CONCURRENCY),
+          MAX_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
+          FETCH_TIMEOUT_MS: String(FETCH_TIMEOUT_MS),
+        }),
+        pollMs: 20,
+        timeoutMs: FETCH_TIMEOUT_MS,
+        before: async (svc) => {
+          argv = await checkIsService(svc.child.pid);
+          mem.idle = await memoryBytes(svc.child.pid);
+          watch = watchRss(svc.child.pid, SAMPLE_MS);
+        },
+        after: async (svc, job) => {
+          mem.sampled = await watch!.stop();
+          // Read before anything else asks the service for work.
+          mem.status = await memoryBytes(svc.child.pid);
+          mem.smapsRollup = await memoryBytes(svc.child.pid, "smaps_rollup");
+          await check?.(svc, job);
+        },
+      });
+      showRun(ctx, "rss", run);
+      const st = mem.status;
+      ctx.log(
+        `  rss ${side}: VmHWM ${mb(st?.VmHWM)} (idle ${mb(mem.idle?.VmHWM)}), VmRSS at end ` +
+          `${mb(st?.VmRSS)} (anon ${mb(st?.RssAnon)}, file ${mb(st?.RssFile)})`,
+      );
+      return { run, mem };
+    } finally {
+      await watch?.stop();
+    }
+  };
+
+  let stored: {
+    metadata: { sha256: string; bytes: number };
+    item: { state: string; attempts: number } | undefined;
+    served: { sha256: string; bytes: number };
+  } | undefined;
+  const checkBig = async (svc: Listening, job: JobView) => {
+    const metadata = await getJson<{ sha256: string; bytes: number }>(
       `${svc.base}/images/metadata?url=${encodeURIComponent(bigUrl)}`,
     );
     // Item 0 is the large image: its attempts show whether it needed a retry.
     const items = await getJson<{ items: { state: string; attempts: number }[] }>(
       `${svc.base}/jobs/${job.id}/items?limit=1`,
     );
-    const served = await servedSha256(svc.base, bigUrl);
-    stored = { metadata: meta, item: items.items[0], served };
+    stored = { metadata, item: items.items[0], served: await servedSha256(svc.base, bigUrl) };
   };
 
-  let run: IngestRun;
+  let alone: Awaited<ReturnType<typeof measure>>;
+  let withBig: Awaited<ReturnType<typeof measure>>;
   try {
     await settleDisk();
-    run = await serviceRun(ctx, w, {
-      side: "service",
-      round: 1,
-      dataDir,
-      env: serviceEnv(dataDir, origin.port, {
-        PER_HOST_CONCURRENCY: String(CONCURRENCY),
-        MAX_IMAGE_BYTES: String(MAX_IMAGE_BYTES),
-        FETCH_TIMEOUT_MS: String(FETCH_TIMEOUT_MS),
-      }),
-      pollMs: 20,
-      timeoutMs: FETCH_TIMEOUT_MS,
-      before: async (svc) => {
-        argv = await checkIsService(svc.child.pid);
-        idle = await memoryBytes(svc.child.pid);
-        watch = watchRss(svc.child.pid, SAMPLE_MS);
-      },
-      after: inspect,
-    });
-    showRun(ctx, "rss", run);
+    // The same service settings without the large image: what the 2,000 cost by themselves.
+    alone = await measure("small-only", await workload(smallUrls, smallBytes, origin, work));
+    withBig = await measure(
+      "with-500MB",
+      await workload([bigUrl, ...smallUrls], big.bytes + smallBytes, origin, work),
+      checkBig,
+    );
   } finally {
-    await watch?.stop();
     await ctx.res.stop(origin);
     await leftovers.removeAll();
     await ctx.res.removeDir(work);
   }
 
-  const status = end.status as Record<string, number> | null;
-  const hwm = status?.VmHWM;
-  const meta = stored.metadata as { sha256: string; bytes: number };
-  const served = stored.served as { sha256: string; bytes: number };
-  const item = stored.item as { state: string; attempts: number } | undefined;
-  const intact = meta.sha256 === big.sha256 && meta.bytes === big.bytes &&
+  const hwm = withBig.mem.status?.VmHWM;
+  const { metadata, served, item } = stored!;
+  const intact = metadata.sha256 === big.sha256 && metadata.bytes === big.bytes &&
     served.sha256 === big.sha256 && served.bytes === big.bytes;
-  const allStored = run.failed === 0 && run.stored === w.urls.length;
-  ctx.log(
-    `  rss: VmHWM ${mb(hwm)} (idle ${mb(idle?.["VmHWM"])}), VmRSS at end ${mb(status?.VmRSS)} ` +
-      `(anon ${mb(status?.RssAnon)}, file ${mb(status?.RssFile)}, shmem ${mb(status?.RssShmem)})`,
-  );
+  const allStored = withBig.run.failed === 0 && withBig.run.stored === files.length + 1;
   const rows: Row[] = [
     {
       benchmark: "rss",
-      metric: `peak RSS (VmHWM) of the service, ${files.length} images + one ${
+      metric: `peak RSS (VmHWM) of the service, ${fmt(files.length)} images + one ${
         mb(big.bytes)
-      } PNG (${fmt(run.ms / 1000)} s)`,
-      service: `${mb(hwm)} (at end ${mb(status?.VmRSS)})`,
-      baseline: `idle after start: ${mb(idle?.["VmHWM"])}`,
+      } PNG (${fmt(withBig.run.ms / 1000)} s)`,
+      service: `${mb(hwm)} (idle ${mb(withBig.mem.idle?.VmHWM)})`,
+      baseline: `${fmt(files.length)} images alone: ${mb(alone.mem.status?.VmHWM)}`,
       ratio: null,
       target: `< ${mb(TARGET_BYTES)}`,
       pass: hwm !== undefined && hwm < TARGET_BYTES && allStored,
@@ -147,7 +174,7 @@ export async function rss(ctx: Ctx) {
     {
       benchmark: "rss",
       metric: "the 500 MB image stored intact (SHA-256 of metadata and of served bytes)",
-      service: `${meta.sha256.slice(0, 12)}… ${mb(meta.bytes)}, served ${
+      service: `${metadata.sha256.slice(0, 12)}… ${mb(metadata.bytes)}, served ${
         served.sha256.slice(0, 12)
       }…, ${item?.attempts ?? "?"} attempt(s)`,
       baseline: `fixture ${big.sha256.slice(0, 12)}…`,
@@ -159,8 +186,7 @@ export async function rss(ctx: Ctx) {
   return {
     rows,
     settings: {
-      images: w.urls.length,
-      totalBytes: w.totalBytes,
+      images: files.length + 1,
       bigImage: big,
       bigFirst: true,
       concurrency: CONCURRENCY,
@@ -172,7 +198,8 @@ export async function rss(ctx: Ctx) {
       },
       measuredPid: { argv },
       sampleMs: SAMPLE_MS,
+      order: "2,000 alone, then 2,000 + the large image (fresh service and DATA_DIR each)",
     },
-    details: { run, idle, end, stored, intact, allStored },
+    details: { alone, withBig, stored, intact, allStored },
   };
 }
