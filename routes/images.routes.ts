@@ -31,7 +31,8 @@ export const submitImages = createRoute({
   request: {
     query: z.object({
       refresh: z.enum(["true", "false"]).optional().openapi({
-        description: "For text/plain and text/csv bodies: download again even when stored.",
+        description: "For text/plain and text/csv bodies: refresh stored URLs (as `refresh` in " +
+          "JSON: a conditional request, a `304` keeps the stored image).",
       }),
     }),
     body: {

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { MAX_CACHING_HEADER_CHARS } from "../services/fetch/caching.ts";
 import { FAILURE_REASON_DESCRIPTIONS, FAILURE_REASONS } from "../services/fetch/reasons.ts";
 
 export const MAX_URLS = 10_000;
@@ -27,7 +28,9 @@ export const SubmitBody = z.strictObject({
     description: "Accepted in place of `urls`, as sent to the service this one replaces.",
   }),
   refresh: z.boolean().optional().openapi({
-    description: "Download URLs again even when already stored.",
+    description: "Ask the origin again even for stored URLs, sending the stored validators " +
+      "(`If-None-Match`, `If-Modified-Since`): a `304` keeps the stored image (the item shows " +
+      "`revalidated: true`), a `200` stores the new bytes.",
   }),
 }).refine((b) => (b.urls === undefined) !== (b.source_url === undefined), {
   message: "give exactly one of `urls` or `source_url`",
@@ -76,12 +79,28 @@ export const JobItem = z.object({
   attempts: z.number().int().openapi({ description: "Download attempts made." }),
   reason: FailureReason.optional(),
   detail: z.string().optional().openapi({ example: "origin answered 404 Not Found" }),
+  revalidated: z.boolean().optional().openapi({
+    description: "Present (true) on a complete item of a refresh when the origin answered " +
+      "`304 Not Modified` to the stored validators: the stored image was kept, nothing was " +
+      "downloaded.",
+  }),
 }).openapi("JobItem");
 
 export const JobItemPage = z.object({
   items: z.array(JobItem),
   nextCursor: z.string().nullable(),
 }).openapi("JobItemPage");
+
+/** A header as the origin sent it with the stored bytes (or as a 304 updated it). */
+const originHeader = (name: string, example: string, use: string) =>
+  z.string().nullable().openapi({
+    description: `The \`${name}\` the origin sent, verbatim; null when it sent none or one ` +
+      `over ${MAX_CACHING_HEADER_CHARS} characters. ${use}`,
+    example,
+  });
+
+const SENT_BACK = "A refresh sends it back as a validator.";
+const KEPT = "Kept for information: refreshes happen when asked, whatever it says.";
 
 export const Image = z.object({
   url: z.string().openapi({ example: EXAMPLE_URL }),
@@ -92,7 +111,20 @@ export const Image = z.object({
   sha256: z.string().openapi({
     example: "9f2c6a1e0d4b5c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e",
   }),
-  storedAt: Timestamp,
+  storedAt: Timestamp.openapi({
+    description: "When the stored bytes were last downloaded (a `200`; a `304` leaves it).",
+  }),
+  checkedAt: Timestamp.openapi({
+    description: "When the origin last vouched for the bytes: a download or a `304` to a refresh.",
+  }),
+  etag: originHeader("ETag", '"5e1c-63b2f0a1"', `${SENT_BACK} Weak ETags (\`W/"..."\`) too.`),
+  lastModified: originHeader(
+    "Last-Modified",
+    "Tue, 17 Nov 2026 08:12:31 GMT",
+    `${SENT_BACK} Null also when it is not a date.`,
+  ),
+  cacheControl: originHeader("Cache-Control", "public, max-age=86400", KEPT),
+  expires: originHeader("Expires", "Wed, 18 Nov 2026 08:12:31 GMT", KEPT),
   contentUrl: z.string().openapi({
     example: "/images/content?url=https%3A%2F%2Fimages.example.com%2Fcats%2F42.jpg",
   }),

@@ -37,6 +37,7 @@ export function itemView(index: number, item: ItemRecord) {
     ...(state !== "complete" && item.reason
       ? { reason: item.reason, detail: item.detail ?? "" }
       : {}),
+    ...(state === "complete" && item.revalidated ? { revalidated: true } : {}),
   };
 }
 
@@ -53,6 +54,11 @@ export function imageView(r: ImageRecord) {
     height: r.height,
     sha256: r.sha256,
     storedAt: iso(r.storedAt),
+    checkedAt: iso(r.checkedAt ?? r.storedAt),
+    etag: r.caching?.etag ?? null,
+    lastModified: r.caching?.lastModified ?? null,
+    cacheControl: r.caching?.cacheControl ?? null,
+    expires: r.caching?.expires ?? null,
     contentUrl: contentUrl(r.url),
   };
 }

@@ -48,6 +48,7 @@ export async function openService(config: Config): Promise<Service> {
     jobs,
     images,
     fetcher,
+    blobs,
     useQueue,
     concurrency: config.workerConcurrency,
     perHostConcurrency: config.perHostConcurrency,

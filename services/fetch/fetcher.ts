@@ -5,12 +5,20 @@ import { type Connector, PinnedConnector, type PinnedResponse } from "../net/con
 import { type Destination, vetDestination } from "../net/destination.ts";
 import { DnsResolver, type Resolver } from "../net/resolver.ts";
 import { AttemptControl, type Failure, FetchFailure, TimeoutClock } from "./attempt_control.ts";
+import {
+  cachingFrom,
+  type Conditional,
+  etagsMatchWeakly,
+  keptFor,
+  type OriginCaching,
+} from "./caching.ts";
 import { decoderFor } from "./content_encoding.ts";
 import { guardBody } from "./guarded_body.ts";
 import type { FailureReason } from "./reasons.ts";
 import { isTransientReason, parseRetryAfter } from "./retry.ts";
 
 export type { AddressPolicy } from "../net/address_policy.ts";
+export type { Conditional, OriginCaching } from "./caching.ts";
 export type { Connector } from "../net/connector.ts";
 export type { Resolver } from "../net/resolver.ts";
 
@@ -29,9 +37,19 @@ export interface FetchSettings {
   policy: AddressPolicy;
 }
 
-/** Outcome of one attempt; a success holds staged (uncommitted) bytes the caller must commit or discard. */
+/**
+ * Outcome of one attempt; a success holds staged (uncommitted) bytes the
+ * caller must commit or discard, and the caching headers of the answer.
+ */
 export type AttemptResult =
-  | { ok: true; staged: StagedBlob; info: ImageInfo; finalUrl: string }
+  | {
+    ok: true;
+    notModified?: false;
+    staged: StagedBlob;
+    info: ImageInfo;
+    finalUrl: string;
+    caching: OriginCaching;
+  }
   | {
     ok: false;
     reason: FailureReason;
@@ -39,6 +57,21 @@ export type AttemptResult =
     transient: boolean;
     retryAfterMs?: number;
   };
+
+/**
+ * The origin answered 304 to the validators sent: the stored bytes are
+ * current. `caching` holds the caching headers the 304 carried (to update
+ * the stored ones); nothing was downloaded or staged.
+ */
+export interface NotModified {
+  ok: true;
+  notModified: true;
+  finalUrl: string;
+  caching: OriginCaching;
+}
+
+/** Outcome of a conditional attempt. */
+export type RevalidateResult = AttemptResult | NotModified;
 
 /** Downloads one URL per call; retries are the caller's business. */
 export interface Fetcher {
@@ -49,6 +82,19 @@ export interface Fetcher {
    * stays staged.
    */
   attempt(url: string, signal?: AbortSignal): Promise<AttemptResult>;
+  /**
+   * One attempt that sends `If-None-Match` / `If-Modified-Since` with the
+   * stored validators to the hop they came from. A 304 there is
+   * {@link NotModified}; a 304 whose ETag contradicts the one sent means the
+   * origin has something else, so the URL is fetched again unconditionally
+   * within the same attempt. A 304 to a request without validators fails as
+   * `http_304` (the origin is misbehaving and no bytes came).
+   */
+  revalidate(
+    url: string,
+    conditional: Conditional,
+    signal?: AbortSignal,
+  ): Promise<RevalidateResult>;
   /** Releases pooled connections (of a connector the fetcher created itself). */
   close(): void;
 }
@@ -69,9 +115,11 @@ export function createFetcher(settings: FetchSettings, deps: FetcherDeps): Fetch
   const connector = deps.connector ??
     new PinnedConnector({ connectTimeoutMs: settings.connectTimeoutMs });
   const clock = new TimeoutClock();
+  const run = { settings, blobs: deps.blobs, resolver, connector, clock };
   return {
-    attempt: (url, signal) =>
-      attempt(url, signal, settings, deps.blobs, resolver, connector, clock),
+    // Without validators no hop can answer NotModified (a 304 fails as http_304).
+    attempt: (url, signal) => attempt(url, null, signal, run) as Promise<AttemptResult>,
+    revalidate: (url, conditional, signal) => attempt(url, conditional, signal, run),
     close: () => {
       if (ownConnector) connector.close();
     },
@@ -91,22 +139,37 @@ export function hostKey(url: string): string {
   }
 }
 
+/** What every attempt of one fetcher shares. */
+interface Run {
+  settings: FetchSettings;
+  blobs: BlobStore;
+  resolver: Resolver;
+  connector: Connector;
+  clock: TimeoutClock;
+}
+
+/** Returned by `follow` for a 304 whose ETag is not the one that was sent. */
+const CONTRADICTED = Symbol("contradicted");
+
 async function attempt(
   url: string,
+  conditional: Conditional | null,
   signal: AbortSignal | undefined,
-  settings: FetchSettings,
-  blobs: BlobStore,
-  resolver: Resolver,
-  connector: Connector,
-  clock: TimeoutClock,
-): Promise<AttemptResult> {
-  const control = new AttemptControl(clock, signal);
+  run: Run,
+): Promise<RevalidateResult> {
+  const { settings } = run;
+  const control = new AttemptControl(run.clock, signal);
   control.deadline(
     settings.totalTimeoutMs,
     `the attempt took longer than ${settings.totalTimeoutMs} ms`,
   );
   try {
-    return await follow(url, settings, blobs, resolver, connector, control);
+    const hop = conditional === null ? null : normalised(conditional);
+    const first = await follow(url, hop, run, control);
+    if (first !== CONTRADICTED) return first;
+    const again = await follow(url, null, run, control);
+    if (again === CONTRADICTED) throw new Error("a 304 contradicted validators never sent");
+    return again;
   } catch (err) {
     const failure = control.explain(err, () =>
       control.fail("unreachable", `unexpected error: ${(err as Error)?.message ?? err}`)).failure;
@@ -116,15 +179,25 @@ async function attempt(
   }
 }
 
-/** Walks the redirect chain, vetting each hop, and downloads the final answer. */
+/** The validators with their hop's URL as `URL.href` spells it, or null if it cannot be parsed. */
+function normalised(conditional: Conditional): Conditional | null {
+  try {
+    return { ...conditional, url: new URL(conditional.url).href };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Walks the redirect chain, vetting each hop, and downloads the final
+ * answer. `conditional` goes to the one hop whose URL gave the validators.
+ */
 async function follow(
   url: string,
-  settings: FetchSettings,
-  blobs: BlobStore,
-  resolver: Resolver,
-  connector: Connector,
+  conditional: Conditional | null,
+  { settings, blobs, resolver, connector }: Run,
   control: AttemptControl,
-): Promise<AttemptResult> {
+): Promise<RevalidateResult | typeof CONTRADICTED> {
   let current: string | URL = url;
   const visited = new Set<string>();
   for (let redirects = 0;; redirects++) {
@@ -140,7 +213,10 @@ async function follow(
     const dest = vetted.destination;
     visited.add(dest.url.href);
 
-    const pinned = await send(dest, settings, connector, control);
+    // Validators describe the answer of one URL: sent elsewhere (a redirect
+    // that moved), a 304 would vouch for something that was never stored.
+    const sent = conditional?.url === dest.url.href ? conditional : null;
+    const pinned = await send(dest, sent, settings, connector, control);
     stopConnectTimer();
     const { response } = pinned;
     try {
@@ -165,6 +241,20 @@ async function follow(
         current = next;
         continue;
       }
+      if (response.status === 304) {
+        await response.body?.cancel().catch(() => {});
+        if (sent === null) {
+          throw control.fail(
+            "http_304",
+            `${dest.url.href} answered 304 Not Modified to a request that carried no validators`,
+          );
+        }
+        const caching = cachingFrom(response.headers);
+        if (sent.etag !== undefined && caching.etag !== undefined) {
+          if (!etagsMatchWeakly(sent.etag, caching.etag)) return CONTRADICTED;
+        }
+        return { ok: true, notModified: true, finalUrl: dest.url.href, caching };
+      }
       // 206 is a 2xx but never a whole image (no Range was sent).
       if (response.status < 200 || response.status > 299 || response.status === 206) {
         await response.body?.cancel().catch(() => {});
@@ -177,7 +267,7 @@ async function follow(
           retryAfter,
         );
       }
-      return await download(dest, response, settings, blobs, control);
+      return await download(dest, url, response, settings, blobs, control);
     } finally {
       pinned.done();
     }
@@ -191,20 +281,29 @@ function hopDetail(redirects: number, detail: string): string {
 /** Sends the request to the first vetted address that accepts a connection. */
 async function send(
   dest: Destination,
+  conditional: Conditional | null,
   settings: FetchSettings,
   connector: Connector,
   control: AttemptControl,
 ): Promise<PinnedResponse> {
+  const headers: Record<string, string> = {
+    "user-agent": settings.userAgent,
+    // Compressed images gain nothing and would hide the real size.
+    "accept-encoding": "identity",
+    accept: "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.5",
+  };
+  // Both, as browsers do: an origin that understands If-None-Match ignores
+  // If-Modified-Since (RFC 9110 section 13.1.3). Sent verbatim, weak ETags too:
+  // If-None-Match compares weakly.
+  if (conditional?.etag !== undefined) headers["if-none-match"] = conditional.etag;
+  if (conditional?.lastModified !== undefined) {
+    headers["if-modified-since"] = conditional.lastModified;
+  }
   const init: RequestInit = {
     method: "GET",
     redirect: "manual",
     signal: control.signal,
-    headers: {
-      "user-agent": settings.userAgent,
-      // Compressed images gain nothing and would hide the real size.
-      "accept-encoding": "identity",
-      accept: "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.5",
-    },
+    headers,
   };
   const errors: string[] = [];
   for (const address of dest.addresses) {
@@ -221,6 +320,7 @@ async function send(
 /** Streams an accepted response into the blob store through the body checks. */
 async function download(
   dest: Destination,
+  requestedUrl: string,
   response: Response,
   settings: FetchSettings,
   blobs: BlobStore,
@@ -272,7 +372,8 @@ async function download(
     await staged.discard().catch(() => {});
     throw control.explain(null, () => control.fail("not_an_image", "no image header found"));
   }
-  return { ok: true, staged, info, finalUrl: dest.url.href };
+  const caching = keptFor(cachingFrom(response.headers), dest.url.href, requestedUrl);
+  return { ok: true, staged, info, finalUrl: dest.url.href, caching };
 }
 
 function toResult(failure: Failure): AttemptResult {

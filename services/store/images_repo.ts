@@ -104,6 +104,32 @@ export class ImagesRepo {
     }
   }
 
+  /**
+   * Rewrites the index entry with `update` only while it still holds the
+   * bytes `sha256` (a 304 vouches for those; newer bytes stored meanwhile by
+   * another job must stay), and gives up the URL's lease either way.
+   * Retries on concurrent writes.
+   */
+  async confirm(
+    urlHash: string,
+    sha256: string,
+    update: (current: ImageRecord) => Omit<ImageRecord, "seq">,
+  ): Promise<void> {
+    for (;;) {
+      const existing = await this.kv.get<ImageRecord>(this.keys.image(urlHash));
+      const op = this.kv.atomic();
+      if (existing.value?.sha256 === sha256) {
+        this.addPut(op, update(existing.value), urlHash, existing);
+      } else {
+        op.check(existing).delete(this.keys.urlLease(urlHash));
+      }
+      if ((await op.commit()).ok) {
+        if (existing.value) this.forgetRecent(existing.value.url);
+        return;
+      }
+    }
+  }
+
   /** Drops a URL's record from the serving path's memory after this process changed it. */
   forgetRecent(url: string): void {
     this.#recent.delete(url);

@@ -30,6 +30,8 @@ export interface Outcome {
   reason?: FailureReason;
   detail?: string;
   attempts: number;
+  /** Complete by a 304: the stored image was confirmed, not downloaded. */
+  revalidated?: boolean;
 }
 
 /** A claimed item: the versionstamp proves the claim in later commits. */
@@ -314,6 +316,7 @@ export class JobsRepo {
       attempts: outcome.attempts,
       finishedAt: Date.now(),
       ...(outcome.reason ? { reason: outcome.reason, detail: outcome.detail } : {}),
+      ...(outcome.revalidated ? { revalidated: true as const } : {}),
     };
     const key = this.keys.item(jobId, index);
     op.check({ key, versionstamp: claim.versionstamp })

@@ -1,3 +1,4 @@
+import type { OriginCaching } from "../fetch/caching.ts";
 import type { FailureReason } from "../fetch/reasons.ts";
 import type { ImageFormat } from "../image/types.ts";
 
@@ -30,6 +31,8 @@ export interface ItemRecord {
   /** A retry or a wait for another job's download of the same URL: not before this time. */
   notBefore?: number;
   finishedAt?: number;
+  /** Complete because the origin answered 304 to a refresh: the stored image was kept. */
+  revalidated?: true;
 }
 
 /** The index entry of a stored image, keyed by the hash of its URL. */
@@ -41,8 +44,16 @@ export interface ImageRecord {
   contentType: string;
   width: number;
   height: number;
-  /** Epoch milliseconds of the latest successful download. */
+  /** Epoch milliseconds of the latest successful download (a 200). */
   storedAt: number;
+  /**
+   * Epoch milliseconds the origin last vouched for the bytes: a download or
+   * a 304 to a refresh. Absent in records written before it existed
+   * (read as `storedAt`).
+   */
+  checkedAt?: number;
+  /** The origin's validators and freshness headers (bounded; see caching.ts). */
+  caching?: OriginCaching;
   /** ULID of the first time this URL was stored: its place in listings. */
   seq: string;
 }

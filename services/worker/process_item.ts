@@ -1,11 +1,12 @@
-import type { StagedBlob } from "../blobs/blob_store.ts";
-import type { AttemptResult, Fetcher } from "../fetch/fetcher.ts";
+import type { BlobStore, StagedBlob } from "../blobs/blob_store.ts";
+import type { AttemptResult, Fetcher, RevalidateResult } from "../fetch/fetcher.ts";
 import { retryDelayMs } from "../fetch/retry.ts";
 import type { ImagesRepo, UrlState } from "../store/images_repo.ts";
 import type { Claim, JobsRepo, Outcome } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
 import type { KvBatcher } from "../store/kv_batcher.ts";
 import type { ItemRecord, JobRecord } from "../store/records.ts";
+import { conditionalFor, revalidated } from "./revalidation.ts";
 import { DroppedTask } from "./scheduler.ts";
 
 type Failed = Extract<AttemptResult, { ok: false }>;
@@ -19,6 +20,8 @@ export interface ItemContext {
   jobs: JobsRepo;
   images: ImagesRepo;
   fetcher: Fetcher;
+  /** To check a stored blob is still whole before asking the origin to confirm it. */
+  blobs: Pick<BlobStore, "stat">;
   owner: string;
   leaseMs: number;
   retries: number;
@@ -137,14 +140,17 @@ async function handBack(ctx: ItemContext, claim: Claim, attempts: number): Promi
 
 /**
  * The outcome of a download made for another job that this job may take:
- * the URL is stored (and the job did not ask for a refresh, or it was stored
- * after the job was created), or its download failed for good after the job
- * was created. `attempts` is what this item itself has made.
+ * the URL is stored (and the job did not ask for a refresh, or the origin
+ * vouched for it after the job was created: a download or a 304), or its
+ * download failed for good after the job was created. `attempts` is what
+ * this item itself has made.
  */
 function earlierOutcome(job: JobRecord, url: UrlState, attempts: number): Outcome | null {
   const image = url.image.value;
-  if (image && (!job.refresh || image.storedAt >= job.created)) {
-    return { state: "complete", attempts };
+  if (image && !job.refresh) return { state: "complete", attempts };
+  if (image && (image.checkedAt ?? image.storedAt) >= job.created) {
+    const confirmedOnly = image.storedAt < job.created;
+    return { state: "complete", attempts, ...(confirmedOnly ? { revalidated: true } : {}) };
   }
   const failure = url.failure.value;
   if (failure && failure.at >= job.created) {
@@ -162,9 +168,12 @@ async function download(
   releaseSlot: () => void,
 ): Promise<void> {
   const { urlHash } = claim.item;
-  let result: AttemptResult;
+  let result: RevalidateResult;
   try {
-    result = await ctx.fetcher.attempt(claim.item.url, ctx.signal);
+    const conditional = await conditionalFor(ctx, url);
+    result = conditional === null
+      ? await ctx.fetcher.attempt(claim.item.url, ctx.signal)
+      : await ctx.fetcher.revalidate(claim.item.url, conditional, ctx.signal);
   } finally {
     // Later commits check the versionstamps the last renewal wrote.
     await heartbeat.stop();
@@ -173,6 +182,7 @@ async function download(
   }
   try {
     let failed: Failed;
+    if (result.ok && result.notModified) return await revalidated(ctx, claim, url, result);
     if (result.ok) {
       const failure = await makeDurable(result.staged);
       if (failure === null) return await stored(ctx, claim, url, result);
@@ -226,7 +236,8 @@ async function stored(
   url: UrlState,
   result: Extract<AttemptResult, { ok: true }>,
 ): Promise<void> {
-  const { staged, info } = result;
+  const { staged, info, caching } = result;
+  const now = Date.now();
   const record = {
     url: claim.item.url,
     sha256: staged.sha256,
@@ -235,7 +246,9 @@ async function stored(
     contentType: info.contentType,
     width: info.width,
     height: info.height,
-    storedAt: Date.now(),
+    storedAt: now,
+    checkedAt: now,
+    caching,
   };
   const outcome: Outcome = { state: "complete", attempts: claim.item.attempts };
   const res = await ctx.batcher.commit((w) => {
