@@ -31,6 +31,9 @@ export interface BlobStore {
    * Streams `body` towards temporary storage while hashing it, resolving once
    * the body is read (writing may go on until `commit`). Rejects (and leaves
    * nothing behind) when the stream errors; the error is passed through.
+   * The store owns each chunk once it has been yielded: the producer must
+   * not touch it again (the disk store hands whole buffers to another
+   * thread without copying them).
    */
   stage(body: AsyncIterable<Uint8Array>): Promise<StagedBlob>;
   /** The stored bytes (or a range of them), or null when absent. */

@@ -67,16 +67,18 @@ export class DiskBlobStore implements BlobStore {
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const take = () => {
-      const own = pending.length > 1;
       const chunk = pending.length === 0
         ? new Uint8Array(0) // an empty body still gets its (empty) file
-        : own
+        : pending.length > 1
         ? concat(pending, pendingBytes)
         : pending[0];
       pending = [];
       pendingBytes = 0;
-      // A buffer made here can be handed over instead of copied.
-      return { chunk, transfer: own ? [chunk.buffer as ArrayBuffer] : [] };
+      // A chunk that is its whole buffer is handed over instead of copied
+      // (chunks are ours once yielded); a view into a larger buffer is copied.
+      const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength &&
+        chunk.buffer instanceof ArrayBuffer;
+      return { chunk, transfer: whole ? [chunk.buffer as ArrayBuffer] : [] };
     };
     try {
       for await (const chunk of body) {

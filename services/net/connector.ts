@@ -70,7 +70,7 @@ export class PinnedConnector implements Connector {
   constructor(options: PinnedConnectorOptions = {}) {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#caCerts = options.caCerts;
-    this.#pool = new IdlePool({ maxPerKey: 64, maxTotal: 512, idleMs: options.idleMs ?? 15_000 });
+    this.#pool = new IdlePool({ maxPerKey: 64, maxTotal: 256, idleMs: options.idleMs ?? 15_000 });
   }
 
   /** Connections open now, idle or in use (for tests). */
