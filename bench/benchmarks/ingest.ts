@@ -99,7 +99,9 @@ export async function ingest(ctx: Ctx) {
   const rows: Row[] = [
     {
       benchmark: "ingest",
-      metric: `${n} images, ${fmt(w.totalBytes / 1e6)} MB, vs durable loop (median of ${ROUNDS})`,
+      metric: `${fmt(n)} images, ${
+        fmt(w.totalBytes / 1e6)
+      } MB, vs durable loop (median of ${ROUNDS})`,
       service: rateMb(sMs),
       baseline: `durable loop: ${rateMb(dMs)}`,
       ratio: round(vsDurable, 3),
@@ -123,7 +125,7 @@ export async function ingest(ctx: Ctx) {
         fmt(cpuPerImage("durable"), "ms")
       }`,
       ratio: null,
-      target: `< ${CPU_TARGET_MS} ms (was 1.0-1.1)`,
+      target: `< ${CPU_TARGET_MS.toFixed(1)} ms (was 1.0-1.1)`,
       pass: sCpu < CPU_TARGET_MS,
     },
     {
