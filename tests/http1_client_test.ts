@@ -278,3 +278,28 @@ Deno.test("HTTP/1.1 client: a body left unread closes its connection instead of 
     },
   );
 });
+
+Deno.test("HTTP/1.1 client: header values go out as the octets they hold (latin1), not re-encoded as UTF-8", async () => {
+  let received = new Uint8Array(0);
+  const origin = serveRaw(async (conn) => {
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    received = buf.slice(0, n ?? 0);
+    await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
+  }, { readRequest: false });
+  const connector = new PinnedConnector();
+  try {
+    const res = await connector.request(
+      new URL(`http://127.0.0.1:${origin.port}/x`),
+      { address: "127.0.0.1", port: origin.port },
+      { headers: { "if-none-match": 'W/"caf\u00e9"' } },
+    );
+    res.done();
+    const expected = bytes('if-none-match: W/"caf\u00e9"\r\n');
+    const at = received.findIndex((_, i) => expected.every((b, j) => received[i + j] === b));
+    assert.ok(at >= 0, `request head: ${JSON.stringify(String.fromCharCode(...received))}`);
+  } finally {
+    connector.close();
+    await origin.close();
+  }
+});

@@ -172,7 +172,10 @@ function requestHead(method: string, url: URL, headers: Headers): Uint8Array {
     if (name === "host" || name === "connection" || name === "content-length") continue;
     head += `${name}: ${value}\r\n`;
   }
-  return new TextEncoder().encode(`${head}\r\n`);
+  head += "\r\n";
+  // Field values are octets (Headers holds them as ByteStrings): latin1, not UTF-8,
+  // so a validator an origin sent with bytes above 0x7f goes back exactly as received.
+  return Uint8Array.from(head, (c) => c.charCodeAt(0));
 }
 
 /** The first non-1xx head; interim answers (100, 103) are skipped. Null if closed before any byte. */
