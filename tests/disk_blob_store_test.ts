@@ -118,3 +118,35 @@ Deno.test("DiskBlobStore: a temporary directory removed while running is made ag
     assert.deepEqual(new Uint8Array(back), bytes);
   });
 });
+
+Deno.test("DiskBlobStore takes consecutive views of one buffer whole: handed over, not copied", async () => {
+  const dir = await Deno.makeTempDir();
+  const store = new DiskBlobStore(dir);
+  try {
+    const buffer = new Uint8Array(100_000);
+    crypto.getRandomValues(buffer.subarray(0, 65_536));
+    crypto.getRandomValues(buffer.subarray(65_536));
+    const expected = buffer.slice();
+    const views = [buffer.subarray(0, 10), buffer.subarray(10, 70_000), buffer.subarray(70_000)];
+    const staged = await store.stage(ReadableStream.from(views));
+    assert.equal(buffer.byteLength, 0, "the buffer went to the writer thread as it was");
+    await staged.commit();
+    const stream = await store.get(staged.sha256);
+    assert.deepEqual(new Uint8Array(await new Response(stream).arrayBuffer()), expected);
+
+    // Views with a gap between them are copied, and the source stays usable.
+    const source = expected.slice();
+    const gapped = [source.subarray(0, 10), source.subarray(20, 30)];
+    const copied = await store.stage(ReadableStream.from(gapped));
+    assert.equal(source.byteLength, expected.byteLength);
+    await copied.commit();
+    const back = await store.get(copied.sha256);
+    assert.deepEqual(
+      new Uint8Array(await new Response(back).arrayBuffer()),
+      new Uint8Array([...expected.subarray(0, 10), ...expected.subarray(20, 30)]),
+    );
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

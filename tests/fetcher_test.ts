@@ -574,6 +574,42 @@ Deno.test("attempt() stores a PNG with the right hash and size, and commit makes
   }
 });
 
+Deno.test("attempt() stores bodies around and past the client's read segment intact on disk", async () => {
+  const dir = await Deno.makeTempDir();
+  const blobs = new DiskBlobStore(dir);
+  // A PNG header followed by filler: the sniffer reads the header, the store keeps every byte.
+  const sizes = [256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 1_300_000];
+  const bodies = sizes.map((n) => {
+    const body = new Uint8Array(n);
+    for (let i = 0; i < n; i += 65_536) crypto.getRandomValues(body.subarray(i, i + 65_536));
+    body.set(PNG);
+    return body;
+  });
+  const origin = serveOrigin((req) =>
+    new Response(bodies[Number(new URL(req.url).pathname.slice(1))])
+  );
+  const fetcher = createFetcher(settings({ policy: allow(`127.0.0.1:${origin.port}`) }), {
+    blobs,
+    resolver: loopbackResolver,
+  });
+  try {
+    for (const [i, body] of bodies.entries()) {
+      const result = await fetcher.attempt(origin.url(`/${i}`));
+      assert.ok(result.ok, `${body.length} bytes: ${JSON.stringify(result)}`);
+      assert.equal(result.staged.bytes, body.length);
+      assert.equal(result.staged.sha256, sha256(body));
+      await result.staged.commit();
+      const stream = await blobs.get(result.staged.sha256);
+      assert.deepEqual(new Uint8Array(await new Response(stream).arrayBuffer()), body);
+    }
+  } finally {
+    fetcher.close();
+    blobs.close();
+    await origin.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("attempt() sends the configured User-Agent and Accept-Encoding: identity", async () => {
   const origin = serveOrigin(png);
   await withFetcher(origin, { userAgent: "probe-agent/9" }, async (fetcher) => {

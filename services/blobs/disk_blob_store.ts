@@ -20,6 +20,21 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
 }
 
 /**
+ * The chunks as one view when they are consecutive views of one buffer (a
+ * body read straight into its own buffer), else null. No chunks: empty view.
+ */
+function joinedView(chunks: Uint8Array[], total: number): Uint8Array | null {
+  if (chunks.length === 0) return new Uint8Array(0);
+  const first = chunks[0];
+  let end = first.byteOffset + first.byteLength;
+  for (let i = 1; i < chunks.length; i++) {
+    if (chunks[i].buffer !== first.buffer || chunks[i].byteOffset !== end) return null;
+    end += chunks[i].byteLength;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, total);
+}
+
+/**
  * Blobs as files under `<dir>/blobs/ab/<sha256>` (256 directories: ext4
  * indexes large directories, and fewer directories keep mkdir off the write
  * path). A write streams into `<dir>/tmp/` while hashing; only `commit()`
@@ -67,18 +82,18 @@ export class DiskBlobStore implements BlobStore {
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const take = () => {
-      const chunk = pending.length === 0
-        ? new Uint8Array(0) // an empty body still gets its (empty) file
-        : pending.length > 1
-        ? concat(pending, pendingBytes)
-        : pending[0];
+      const parts = pending;
+      const size = pendingBytes;
       pending = [];
       pendingBytes = 0;
-      // A chunk that is its whole buffer is handed over instead of copied
-      // (chunks are ours once yielded); a view into a larger buffer is copied.
-      const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength &&
-        chunk.buffer instanceof ArrayBuffer;
-      return { chunk, transfer: whole ? [chunk.buffer as ArrayBuffer] : [] };
+      const joined = joinedView(parts, size);
+      // Chunks are ours once yielded: a whole buffer is handed over as it
+      // is; anything else is copied once, into a buffer that is handed over
+      // (posting a view would clone its whole underlying buffer).
+      const whole = joined !== null && joined.byteOffset === 0 &&
+        joined.buffer instanceof ArrayBuffer && joined.byteLength === joined.buffer.byteLength;
+      const chunk = whole ? joined : concat(joined ? [joined] : parts, size);
+      return { chunk, transfer: [chunk.buffer as ArrayBuffer] };
     };
     try {
       for await (const chunk of body) {

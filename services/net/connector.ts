@@ -175,7 +175,9 @@ function requestHead(method: string, url: URL, headers: Headers): Uint8Array {
   head += "\r\n";
   // Field values are octets (Headers holds them as ByteStrings): latin1, not UTF-8,
   // so a validator an origin sent with bytes above 0x7f goes back exactly as received.
-  return Uint8Array.from(head, (c) => c.charCodeAt(0));
+  const bytes = new Uint8Array(head.length);
+  for (let i = 0; i < head.length; i++) bytes[i] = head.charCodeAt(i);
+  return bytes;
 }
 
 /** The first non-1xx head; interim answers (100, 103) are skipped. Null if closed before any byte. */

@@ -25,17 +25,42 @@ export function bodyReader(conn: BufferedConn, framing: Framing): BodyReader {
   }
 }
 
+/**
+ * Largest buffer a body with a Content-Length is read into. Equal to the
+ * disk blob store's write size, so that each full buffer is handed to its
+ * writer thread as it is, without a copy.
+ */
+const SEGMENT_BYTES = 256 * 1024;
+
+/**
+ * The socket reads land straight in buffers of the body's own size (up to
+ * SEGMENT_BYTES), and each read is yielded as a view of one: consecutive
+ * views of a buffer let the consumer take it whole without copying. A
+ * buffer is never written again once its last view has been yielded.
+ */
 function lengthReader(conn: BufferedConn, length: number): BodyReader {
   let left = length;
+  let segment = new Uint8Array(0);
+  // Kept apart from segment.length: a full segment may have been handed to
+  // another thread, and a detached buffer's views report length 0.
+  let size = 0;
+  let filled = 0;
   return {
     async read() {
       if (left === 0) return null;
-      const bytes = await conn.read(left);
-      if (bytes === null) {
+      if (filled === size) {
+        size = Math.min(left, SEGMENT_BYTES);
+        segment = new Uint8Array(size);
+        filled = 0;
+      }
+      const n = await conn.readInto(segment.subarray(filled));
+      if (n === null) {
         throw new Http1Error(`the body ended after ${length - left} of ${length} bytes`);
       }
-      left -= bytes.length;
-      return bytes;
+      const view = segment.subarray(filled, filled + n);
+      filled += n;
+      left -= n;
+      return view;
     },
   };
 }

@@ -46,6 +46,19 @@ export class BufferedConn {
     return bytes;
   }
 
+  /**
+   * Fills the start of `target` with buffered bytes or else one socket read
+   * straight into it (no copy); resolves with the count, null at end of stream.
+   */
+  async readInto(target: Uint8Array): Promise<number | null> {
+    const pending = this.#pending;
+    if (pending === null) return await this.conn.read(target);
+    const n = Math.min(pending.length, target.length);
+    target.set(pending.subarray(0, n));
+    this.#pending = n < pending.length ? pending.subarray(n) : null;
+    return n;
+  }
+
   /** One socket read into the scratch buffer: valid until the next read. */
   async #readScratch(): Promise<Uint8Array | null> {
     this.#scratch ??= new Uint8Array(READ_BYTES);
