@@ -163,13 +163,15 @@ const WARM_UP_URLS = 300;
  * baseline-compiled JavaScript) says little about how it ingests. Each run
  * first stores WARM_UP_URLS distinct URLs of the origin's tiny PNG, outside
  * the timed window: the whole download path runs, with bytes that appear
- * nowhere in the measured list.
+ * nowhere in the measured list. Each URL's bytes differ: identical bytes
+ * would rename file after file over one blob, and the inodes freed so would
+ * slow the measured run's file creation (see bench/README.md).
  */
 async function warmUp(svc: Listening, origin: Listening): Promise<void> {
   const tag = crypto.randomUUID();
   const urls = Array.from(
     { length: WARM_UP_URLS },
-    (_, i) => `${origin.base}/tiny/warm-up-${tag}/${i}.png`,
+    (_, i) => `${origin.base}/tiny-unique/warm-up-${tag}/${i}.png`,
   );
   const { job } = await submit(svc.base, JSON.stringify({ urls }));
   const done = await waitForJob(svc.base, job.id, 10, 60_000);

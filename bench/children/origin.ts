@@ -5,6 +5,7 @@
  *   GET /img/<name>     the fixture file (Content-Type from the extension)
  *   GET /r/<name>       the retrieval fixture, same way
  *   GET /tiny/<any>     one tiny PNG, for URLs whose download should cost next to nothing
+ *   GET /tiny-unique/<any>  that PNG with the path appended after its end: distinct bytes per URL
  *   GET /stream/<name>  with --stream=DIR2: a file of DIR2 read from disk as it is sent (for
  *                       files too large to hold in memory)
  *
@@ -101,6 +102,12 @@ Deno.serve({
   if (path.startsWith("/stream/")) {
     return await fromDisk(path.slice("/stream/".length)) ??
       new Response("not found", { status: 404 });
+  }
+  if (path.startsWith("/tiny-unique/")) {
+    // The tiny PNG with its own path appended after IEND: still a PNG to a
+    // reader, but different bytes (and blob) for every URL.
+    const body = new Uint8Array([...tiny.body, ...new TextEncoder().encode(path)]);
+    return answer(body, body.byteLength, tiny.type);
   }
   const entry = path.startsWith("/tiny/") ? tiny : files.get(path);
   if (!entry) return new Response("not found", { status: 404 });

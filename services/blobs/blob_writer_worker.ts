@@ -47,6 +47,17 @@ function syncDir(dir: string): Promise<void> {
   return pending;
 }
 
+/**
+ * Frees a written chunk's memory now rather than at the next garbage
+ * collection: detaching a buffer drops its backing store at once, while
+ * V8 lets tens of MB of dead buffers pile up between collections. Measured
+ * with `deno task bench rss`.
+ */
+function release(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
+}
+
 function reply(msg: WriterReply) {
   self.postMessage(msg);
 }
@@ -123,7 +134,7 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
         for (let off = 0; off < msg.chunk.byteLength;) {
           off += file.writeSync(msg.chunk.subarray(off));
         }
-      }).catch((err) => entry.error ??= err);
+      }).catch((err) => entry.error ??= err).finally(() => release(msg.chunk));
       if (msg.tag !== undefined) entry.chain.then(() => answer(msg.tag, entry.error));
       return;
     }
