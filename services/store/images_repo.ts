@@ -1,6 +1,7 @@
 import type { FailureReason } from "../fetch/reasons.ts";
 import { ulid, urlHash } from "./ids.ts";
 import type { AtomicWriter } from "./kv_batcher.ts";
+import { KvReadBatcher } from "./kv_reads.ts";
 import { listPage } from "./page.ts";
 import type { Keys } from "./kv_keys.ts";
 import type { ImageRecord, UrlFailure, UrlLease } from "./records.ts";
@@ -21,13 +22,17 @@ export interface ImagePage {
 export class ImagesRepo {
   /** Recently read records, for the read-heavy serving path only. */
   readonly #recent = new Map<string, { record: ImageRecord; at: number }>();
+  /** Lookups of many items starting at once share KV reads. */
+  readonly #reads: KvReadBatcher;
 
   constructor(
     private readonly kv: Deno.Kv,
     private readonly keys: Keys,
     /** How long `getRecent` may answer from memory (0 turns it off). */
     private readonly recentMs = 0,
-  ) {}
+  ) {
+    this.#reads = new KvReadBatcher(kv);
+  }
 
   async get(urlHash: string): Promise<ImageRecord | null> {
     return (await this.kv.get<ImageRecord>(this.keys.image(urlHash))).value;
@@ -165,7 +170,9 @@ export class ImagesRepo {
 
   /** What is known of a URL before downloading it: its index entry, last failure and lease. */
   async lookup(urlHash: string): Promise<UrlState> {
-    const [image, failure, lease] = await this.kv.getMany<[ImageRecord, UrlFailure, UrlLease]>([
+    const [image, failure, lease] = await this.#reads.getMany<
+      [ImageRecord, UrlFailure, UrlLease]
+    >([
       this.keys.image(urlHash),
       this.keys.urlFailure(urlHash),
       this.keys.urlLease(urlHash),
