@@ -15,6 +15,8 @@ export class BufferedConn {
   readonly conn: Deno.Conn;
   #scratch: Uint8Array | null = null;
   #pending: Uint8Array | null = null;
+  /** True while `#pending` is a view of the scratch buffer (the next socket read would overwrite it). */
+  #pendingInScratch = false;
   #closed = false;
 
   constructor(conn: Deno.Conn) {
@@ -34,6 +36,8 @@ export class BufferedConn {
   async read(max = Number.POSITIVE_INFINITY): Promise<Uint8Array | null> {
     let bytes = this.#pending;
     this.#pending = null;
+    if (bytes !== null && this.#pendingInScratch) bytes = copyOf(bytes);
+    this.#pendingInScratch = false;
     if (bytes === null) {
       const view = await this.#readScratch();
       if (view === null) return null;
@@ -56,6 +60,7 @@ export class BufferedConn {
     const n = Math.min(pending.length, target.length);
     target.set(pending.subarray(0, n));
     this.#pending = n < pending.length ? pending.subarray(n) : null;
+    if (this.#pending === null) this.#pendingInScratch = false;
     return n;
   }
 
@@ -70,6 +75,7 @@ export class BufferedConn {
   unread(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     this.#pending = this.#pending ? concat(bytes, this.#pending) : bytes;
+    this.#pendingInScratch = false;
   }
 
   /**
@@ -82,9 +88,13 @@ export class BufferedConn {
     let head: Uint8Array = new Uint8Array(0);
     for (;;) {
       const buffered = this.#pending;
+      const inScratch = buffered === null || this.#pendingInScratch;
       this.#pending = null;
+      this.#pendingInScratch = false;
       // Straight from the scratch buffer: the usual first read holds the
-      // whole head and the start of the body, and only the body is copied.
+      // whole head and the start of the body. The body's start stays there
+      // until the body reader copies it out (into the body's own buffer,
+      // when it has a length): no socket read happens before that.
       const chunk = buffered ?? await this.#readScratch();
       if (chunk === null) {
         if (head.length === 0) return null;
@@ -94,7 +104,9 @@ export class BufferedConn {
       const joined = head.length === 0 ? chunk : concat(head, chunk);
       const end = findHeadEnd(joined, from);
       if (end !== null) {
-        this.unread(copyOf(joined.subarray(end.next)));
+        const rest = joined.subarray(end.next);
+        this.#pending = rest.length > 0 ? rest : null;
+        this.#pendingInScratch = this.#pending !== null && joined === chunk && inScratch;
         return copyOf(joined.subarray(0, end.at));
       }
       if (joined.length > maxBytes) {
