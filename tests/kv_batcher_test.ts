@@ -55,3 +55,25 @@ Deno.test("KvBatcher never lets two commits on the same key pass the same check"
     kv.close();
   }
 });
+
+Deno.test("KvBatcher starts a second batch only when more is queued than one batch can take", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const batcher = new KvBatcher(kv);
+    const commitAll = (n: number, from: number) =>
+      Promise.all(Array.from({ length: n }, (_, i) =>
+        batcher.commit((w) => {
+          w.check({ key: ["k", from + i], versionstamp: null }).set(["k", from + i], i);
+        })));
+    // 60 commits of one check each: the first goes alone, the other 59 fit one batch (100 checks).
+    const small = await commitAll(60, 0);
+    assert.equal(new Set(small.map((r) => (r as Deno.KvCommitResult).versionstamp)).size, 2);
+    // 250 more overflow one batch: more batches run, and all commit.
+    const large = await commitAll(250, 1000);
+    assert.ok(large.every((r) => r.ok));
+    const batches = new Set(large.map((r) => (r as Deno.KvCommitResult).versionstamp)).size;
+    assert.ok(batches >= 3 && batches <= 6, `${batches} batches`);
+  } finally {
+    kv.close();
+  }
+});
