@@ -156,7 +156,7 @@ export async function serviceRun(ctx: Ctx, w: Workload, o: ServiceRunOptions): P
 }
 
 /** Tiny images in the warm-up job: enough for V8 to compile the hot paths. */
-const WARM_UP_URLS = 300;
+const WARM_UP_URLS = 1000;
 
 /**
  * A service runs for days, so its first job after start (interpreted and
