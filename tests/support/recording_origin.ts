@@ -3,7 +3,10 @@
  * between it and the wire, so a test sees exactly the request lines and
  * Host headers a client sent. Each answer is raw bytes chosen by `answer`.
  */
+import { concat } from "./image_containers.ts";
 import { bytes, type Origin, serveRaw, writeAll } from "./origin.ts";
+
+export { concat };
 
 /** One request as it arrived on the wire. */
 export interface WireRequest {
@@ -75,14 +78,4 @@ function headEnd(b: Uint8Array): number {
     if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
   }
   return -1;
-}
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
