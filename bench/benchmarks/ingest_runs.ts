@@ -106,6 +106,8 @@ export interface ServiceRunOptions {
   timeoutMs: number;
   /** For a DATA_DIR under /dev only; see spawnService. */
   allowAll?: boolean;
+  /** Run the warm-up job first (default true; see warmUp). */
+  warmUp?: boolean;
   /** Called with the started service before the POST (outside the timed window). */
   before?: (svc: Listening) => Promise<void>;
   /** Called once the job is complete, while the service still runs (outside the window). */
@@ -121,7 +123,7 @@ export async function serviceRun(ctx: Ctx, w: Workload, o: ServiceRunOptions): P
     allowAll: o.allowAll,
   });
   try {
-    await warmUp(svc, w.origin);
+    if (o.warmUp !== false) await warmUp(svc, w.origin);
     await o.before?.(svc);
     const cpu0 = await cpuMs(svc.child.pid);
     const origin0 = await cpuMs(w.origin.child.pid);

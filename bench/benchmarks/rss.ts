@@ -96,6 +96,9 @@ export async function rss(ctx: Ctx) {
         }),
         pollMs: 20,
         timeoutMs: FETCH_TIMEOUT_MS,
+        // The peak of a freshly started service: a warm-up job's heap would count too, and the
+        // figure would depend on how big a warm-up was chosen.
+        warmUp: false,
         before: async (svc) => {
           argv = await checkIsService(svc.child.pid);
           mem.idle = await memoryBytes(svc.child.pid);
