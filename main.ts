@@ -17,6 +17,7 @@ const app = createApp({
   config,
   jobs: service.jobs,
   images: service.images,
+  intake: service.intake,
   content: service.content,
   onJobCreated: (id) => service.worker.notify(id),
   healthy: service.healthy,

@@ -1,5 +1,6 @@
 import type { Config } from "../services/config.ts";
 import type { ImageContent } from "../services/image_content.ts";
+import type { Intake } from "../services/intake/intake.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
 
@@ -8,6 +9,7 @@ export interface AppDeps {
   config: Config;
   jobs: JobsRepo;
   images: ImagesRepo;
+  intake: Intake;
   content: ImageContent;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;

@@ -1,8 +1,7 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { urlHash } from "../services/store/ids.ts";
 import { decodeCursor, encodeCursor } from "../services/store/page.ts";
-import { CsvError, parseCsvUrls, parseLines, uniqueUrls } from "../services/url_list.ts";
+import { CallbackRefused, IdempotencyConflict } from "../services/intake/intake.ts";
 import type { AppDeps } from "./deps.ts";
 import type {
   GetImageContentRoute,
@@ -11,43 +10,40 @@ import type {
   ListImagesRoute,
   SubmitImagesRoute,
 } from "./images.routes.ts";
-import { notStored, ProblemError, validationProblem } from "./problem.ts";
+import { notStored, ProblemError } from "./problem.ts";
 import { serveImageContent } from "./image_content.ts";
-import { SubmitBody } from "./schemas.ts";
+import { idempotencyKey, readSubmission } from "./submission.ts";
 import { imageView, jobView } from "./views.ts";
 
-/** Reads whichever list format was sent into the JSON request shape, then validates it once. */
-async function readSubmission(c: Context, jsonBody: unknown): Promise<SubmitBody> {
-  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-  let candidate: unknown = jsonBody;
-  if (type === "text/plain" || type === "text/csv") {
-    const text = await c.req.text();
-    let urls: string[];
-    try {
-      urls = type === "text/csv" ? parseCsvUrls(text) : parseLines(text);
-    } catch (err) {
-      if (err instanceof CsvError) throw new ProblemError(400, `Malformed CSV: ${err.message}.`);
-      throw err;
+/** A refused `callback_url` is the client's mistake: 400. */
+async function refusedAs400(check: Promise<void>): Promise<void> {
+  try {
+    await check;
+  } catch (err) {
+    if (err instanceof CallbackRefused) {
+      throw new ProblemError(400, err.message, [{ field: "callback_url", message: err.message }]);
     }
-    candidate = { urls, ...(c.req.query("refresh") === "true" ? { refresh: true } : {}) };
-  } else if (!type) {
-    throw new ProblemError(400, "A request body (JSON, plain text or CSV) is required.");
+    throw err;
   }
-  const parsed = SubmitBody.safeParse(candidate);
-  if (!parsed.success) throw validationProblem("request body", parsed.error);
-  return parsed.data;
 }
 
 export function imageHandlers(deps: AppDeps) {
-  const { jobs, images } = deps;
+  const { images, intake } = deps;
 
   const submitImages: RouteHandler<SubmitImagesRoute> = async (c) => {
-    const body = await readSubmission(c, c.req.valid("json"));
-    const list = body.urls ??
-      (typeof body.source_url === "string" ? [body.source_url] : body.source_url!);
-    const snap = await jobs.create(uniqueUrls(list), body.refresh ?? false);
-    deps.onJobCreated?.(snap.job.id);
-    return c.json(jobView(snap), 202, { Location: `/jobs/${snap.job.id}` });
+    const key = idempotencyKey(c.req.header("idempotency-key"));
+    const { spec, fingerprint } = await readSubmission(c, c.req.valid("json" as never));
+    if (spec.callbackUrl !== undefined) await refusedAs400(intake.checkCallback(spec.callbackUrl));
+    let accepted;
+    try {
+      accepted = await intake.submit(spec, key === undefined ? undefined : { key, fingerprint });
+    } catch (err) {
+      if (err instanceof IdempotencyConflict) throw new ProblemError(422, err.message);
+      throw err;
+    }
+    const { snapshot } = accepted;
+    if (!accepted.replayed) deps.onJobCreated?.(snapshot.job.id);
+    return c.json(jobView(snapshot), 202, { Location: `/jobs/${snapshot.job.id}` });
   };
 
   const listImages: RouteHandler<ListImagesRoute> = async (c) => {

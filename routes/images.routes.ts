@@ -1,21 +1,79 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { MAX_LIST_BODY_BYTES } from "../services/intake/body_reader.ts";
+import { MAX_IDEMPOTENCY_KEY } from "../services/intake/intake.ts";
 import { problem, ProblemError } from "./problem.ts";
-import { Cursor, Image, ImagePage, Job, Limit, SubmitBody, UrlQuery } from "./schemas.ts";
+import {
+  CallbackUrl,
+  Cursor,
+  Image,
+  ImagePage,
+  Job,
+  Limit,
+  SubmitBody,
+  UrlQuery,
+} from "./schemas.ts";
 
-/** Largest accepted request body. */
+/** Largest accepted JSON body (text, CSV and multipart lists may be larger). */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-const limitBody = bodyLimit({
+const limitJson = bodyLimit({
   maxSize: MAX_BODY_BYTES,
   onError: () => {
     throw new ProblemError(413, `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
   },
 });
 
+/**
+ * JSON is read whole, so it keeps the small limit. List bodies are read as
+ * a stream: a declared length over the limit is refused at once, and the
+ * reader stops any body that grows past it.
+ */
+const limitBody: MiddlewareHandler = async (c, next) => {
+  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (type === "application/json") return await limitJson(c, next);
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > MAX_LIST_BODY_BYTES) {
+    throw new ProblemError(413, `The request body is larger than ${MAX_LIST_BODY_BYTES} bytes.`);
+  }
+  await next();
+};
+
 const listText = z.string().openapi({
   example: "https://images.example.com/cats/42.jpg\nhttps://cdn.example.org/a.png\n",
 });
+
+/**
+ * Documented as a plain schema: a Zod schema here would make the framework
+ * read and buffer the whole form before the handler runs; the handler
+ * streams it instead.
+ */
+const formSchema = {
+  type: "object" as const,
+  required: ["file"],
+  properties: {
+    file: {
+      type: "string" as const,
+      format: "binary",
+      description: "The list: CSV or plain text, judged by the part's content type " +
+        "(`text/csv`, `text/plain`), else its file name (`.csv`, `.txt`).",
+    },
+    refresh: { type: "string" as const, enum: ["true", "false"] },
+    callback_url: { type: "string" as const, description: "As `callback_url` in JSON." },
+  },
+};
+
+/** Read by the handler itself (a header schema would only see lowercase names). */
+const idempotencyKeyParameter = {
+  name: "Idempotency-Key",
+  in: "header" as const,
+  required: false,
+  description: "Any string of 1 to 255 characters (IETF httpapi idempotency-key draft). The " +
+    "same key with the same request answers the job it made (`202`, same id, no second job); " +
+    "with a different request, `422`. Keys are kept 24 hours.",
+  schema: { type: "string" as const, minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY },
+};
 
 export const submitImages = createRoute({
   method: "post",
@@ -23,16 +81,24 @@ export const submitImages = createRoute({
   tags: ["Images"],
   summary: "Submit image URLs for download",
   description: "Records a job and answers at once; the images are downloaded in the background. " +
-    "JSON takes `urls` (or `source_url`) and an optional `refresh`. A text/plain body is one URL " +
-    "per line; a text/csv body takes the column named `url` or `source_url`, else the first " +
-    "column. Add `?refresh=true` to refresh with a text body. Blank lines and lines starting " +
-    "with `#` are skipped in text bodies.",
+    "JSON takes `urls` (or `source_url`), an optional `refresh` and `callback_url`; 1 to " +
+    "10,000 URLs, all valid, body up to 2 MiB. A text/plain body is one URL per line; a " +
+    "text/csv body takes the column named `url` or `source_url`, else the first column, and " +
+    "keeps the other columns for the results; a multipart/form-data body carries either in " +
+    "its `file` field. These three take up to 100,000 URLs and 20 MiB; blank lines and lines " +
+    "starting with `#` are skipped, and a line that is not a valid URL becomes an item failed " +
+    "as `invalid_url` (detail `line N: ...`) instead of refusing the list. Add `?refresh=true` " +
+    "and `?callback_url=...` with a text or CSV body, or send them as form fields.",
   middleware: [limitBody] as const,
+  parameters: [idempotencyKeyParameter],
   request: {
     query: z.object({
       refresh: z.enum(["true", "false"]).optional().openapi({
         description: "For text/plain and text/csv bodies: refresh stored URLs (as `refresh` in " +
           "JSON: a conditional request, a `304` keeps the stored image).",
+      }),
+      callback_url: CallbackUrl.optional().openapi({
+        description: "For text/plain and text/csv bodies: as `callback_url` in JSON.",
       }),
     }),
     body: {
@@ -41,20 +107,26 @@ export const submitImages = createRoute({
         "application/json": { schema: SubmitBody },
         "text/plain": { schema: listText },
         "text/csv": { schema: listText },
+        "multipart/form-data": { schema: formSchema },
       },
     },
   },
   responses: {
     202: {
-      description: "The job was recorded. `Location` names it.",
+      description: "The job was recorded (or, with a known `Idempotency-Key` and the same " +
+        "request, was recorded before). `Location` names it.",
       headers: z.object({
         Location: z.string().openapi({ example: "/jobs/01KAQ4Z3T7V6B6XG5N3W2R8M9C" }),
       }),
       content: { "application/json": { schema: Job } },
     },
-    400: problem("Malformed JSON or CSV, a wrong type, an invalid URL, or too many URLs."),
-    413: problem("The body is larger than 2 MiB."),
-    415: problem("The content type is not JSON, plain text or CSV."),
+    400: problem(
+      "Malformed JSON, CSV or form, a wrong type, an invalid URL in JSON, no valid URL in a " +
+        "list, too many URLs, a bad `Idempotency-Key`, or a refused `callback_url`.",
+    ),
+    413: problem("The body is larger than 2 MiB (JSON) or 20 MiB (text, CSV, multipart)."),
+    415: problem("The content type (or the form's `file` part) is not JSON, plain text or CSV."),
+    422: problem("The `Idempotency-Key` was used before with a different request."),
   },
 });
 

@@ -20,6 +20,16 @@ export const ImageUrl = z.string()
 
 const UrlList = z.array(ImageUrl).min(1).max(MAX_URLS);
 
+/** Checked further (address policy, WEBHOOK_SECRET) when the job is submitted. */
+export const CallbackUrl = z.string().max(MAX_URL_LENGTH)
+  .refine(isHttpUrl, { message: "must be an absolute http or https URL" })
+  .openapi({
+    example: "https://hooks.example.com/image-jobs",
+    description: "Where the job's summary is POSTed, signed (Standard Webhooks), when it " +
+      "ends. Needs `WEBHOOK_SECRET` on the service; the address must pass the same policy as " +
+      "image downloads, else `400`.",
+  });
+
 export const SubmitBody = z.strictObject({
   urls: UrlList.optional().openapi({
     description: "The image URLs. Repeats count once.",
@@ -32,6 +42,7 @@ export const SubmitBody = z.strictObject({
       "(`If-None-Match`, `If-Modified-Since`): a `304` keeps the stored image (the item shows " +
       "`revalidated: true`), a `200` stores the new bytes.",
   }),
+  callback_url: CallbackUrl.optional(),
 }).refine((b) => (b.urls === undefined) !== (b.source_url === undefined), {
   message: "give exactly one of `urls` or `source_url`",
   path: ["urls"],

@@ -47,6 +47,7 @@ const EnvSchema = z.object({
   CONTENT_CACHE_BYTES: int(64 * MiB, 0),
   CONTENT_CACHE_ITEM_BYTES: int(1 * MiB, 0),
   INDEX_CACHE_MS: int(1_000, 0),
+  WEBHOOK_SECRET: z.string().min(1).optional(),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -74,6 +75,8 @@ function toConfig(env: z.output<typeof EnvSchema>) {
     retries: env.FETCH_RETRIES,
     retryBaseMs: env.FETCH_RETRY_BASE_MS,
     retryAfterCapMs: env.FETCH_RETRY_AFTER_CAP_MS,
+    /** Signs webhooks; without it a `callback_url` is refused at submission. */
+    webhookSecret: env.WEBHOOK_SECRET,
     fetch: {
       maxImageBytes: env.MAX_IMAGE_BYTES,
       maxImagePixels: env.MAX_IMAGE_PIXELS,

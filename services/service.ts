@@ -3,7 +3,11 @@ import { DiskBlobStore } from "./blobs/disk_blob_store.ts";
 import type { Config } from "./config.ts";
 import { createFetcher, type Fetcher } from "./fetch/fetcher.ts";
 import { ImageContent } from "./image_content.ts";
+import { IdempotencyRepo } from "./store/idempotency_repo.ts";
 import { ImagesRepo } from "./store/images_repo.ts";
+import { Intake } from "./intake/intake.ts";
+import { JobWriter } from "./intake/job_writer.ts";
+import { DnsResolver } from "./net/resolver.ts";
 import { JobsRepo } from "./store/jobs_repo.ts";
 import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
@@ -16,6 +20,7 @@ export interface Service {
   blobs: DiskBlobStore;
   jobs: JobsRepo;
   images: ImagesRepo;
+  intake: Intake;
   content: ImageContent;
   fetcher: Fetcher;
   worker: Worker;
@@ -42,6 +47,13 @@ export async function openService(config: Config): Promise<Service> {
   );
   const jobs = new JobsRepo(kv, k, images, useQueue);
   const fetcher = createFetcher(config.fetch, { blobs });
+  const idempotency = new IdempotencyRepo(kv, k);
+  const intake = new Intake(
+    new JobWriter(kv, k, images, idempotency, useQueue),
+    jobs,
+    idempotency,
+    { secret: config.webhookSecret, policy: config.fetch.policy, resolver: new DnsResolver() },
+  );
   const worker = new Worker({
     kv,
     batcher: new KvBatcher(kv),
@@ -50,6 +62,7 @@ export async function openService(config: Config): Promise<Service> {
     fetcher,
     blobs,
     useQueue,
+    materialise: (jobId) => intake.materialise(jobId),
     concurrency: config.workerConcurrency,
     perHostConcurrency: config.perHostConcurrency,
     sweepIntervalMs: config.sweepIntervalMs,
@@ -65,6 +78,7 @@ export async function openService(config: Config): Promise<Service> {
     blobs,
     jobs,
     images,
+    intake,
     content,
     fetcher,
     worker,

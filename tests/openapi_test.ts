@@ -42,7 +42,7 @@ Deno.test("every route of the app is in the OpenAPI document with its error resp
       }
     }
     const post = doc.paths["/images"].post;
-    assert.deepEqual(Object.keys(post.responses).sort(), ["202", "400", "413", "415"]);
+    assert.deepEqual(Object.keys(post.responses).sort(), ["202", "400", "413", "415", "422"]);
     assert.ok(post.requestBody.content["application/json"].schema);
     assert.ok(doc.components.schemas.FailureReason.description.includes("blocked_address"));
   } finally {

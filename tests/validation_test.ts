@@ -85,15 +85,15 @@ Deno.test("POST /images rejects bad input with problem+json and no side effect",
         400,
       ],
       [
-        "plain text with a bad line",
+        "plain text with no valid URL",
         () =>
           Promise.resolve(s.app.request("/images", {
             method: "POST",
             headers: { "content-type": "text/plain" },
-            body: `${ok}\nnot a url\n`,
+            body: `# only bad lines\nnot a url\nftp://example.com/a.png\n`,
           })),
         400,
-        "urls[1]",
+        "line 3",
       ],
     ];
     for (const [name, send, status, field] of cases) {

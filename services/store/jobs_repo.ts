@@ -2,7 +2,6 @@ import type { FailureReason } from "../fetch/reasons.ts";
 import { commitInBatches, type Mutation } from "./kv_bulk.ts";
 import type { CountedState, ItemIndexState, Keys } from "./kv_keys.ts";
 import type { ImagesRepo } from "./images_repo.ts";
-import { ulid, urlHash } from "./ids.ts";
 import type { AtomicWriter } from "./kv_batcher.ts";
 import { listPage } from "./page.ts";
 import type { ItemRecord, JobRecord } from "./records.ts";
@@ -62,70 +61,6 @@ export class JobsRepo {
   ) {}
 
   /**
-   * Records a job for already de-duplicated URLs. Items are written first and
-   * the job record last, in the commit that also enqueues the nudge: a crash
-   * before that commit leaves no visible job (and no 202 was sent). A marker
-   * written first and removed by that commit lets the sweep collect the
-   * items of such a job (`collectAbandoned`).
-   */
-  async create(urls: string[], refresh: boolean): Promise<JobSnapshot> {
-    const id = ulid();
-    const created = Date.now();
-    const hashes = urls.map(urlHash);
-    const [stored] = await Promise.all([
-      refresh ? new Set<number>() : this.images.whichExist(hashes),
-      this.kv.set(this.keys.creatingJob(id), created),
-    ]);
-    const mutations: Mutation[] = [];
-    urls.forEach((url, index) => {
-      const done = stored.has(index);
-      const item: ItemRecord = {
-        url,
-        urlHash: hashes[index],
-        state: done ? "complete" : "pending",
-        attempts: 0,
-        ...(done ? { finishedAt: created } : {}),
-      };
-      mutations.push(
-        { type: "set", key: this.keys.item(id, index), value: item, size: url.length + 200 },
-        {
-          type: "set",
-          key: this.keys.itemByState(id, done ? "complete" : "pending", index),
-          value: null,
-          size: 80,
-        },
-      );
-    });
-    await commitInBatches(this.kv, mutations);
-
-    const allDone = stored.size === urls.length;
-    const job: JobRecord = {
-      id,
-      created,
-      total: urls.length,
-      refresh,
-      started: allDone ? created : null,
-      finished: allDone ? created : null,
-    };
-    const op = this.kv.atomic()
-      .check({ key: this.keys.job(id), versionstamp: null })
-      .set(this.keys.job(id), job)
-      .set(this.keys.jobCount(id, "complete"), new Deno.KvU64(BigInt(stored.size)))
-      .set(this.keys.jobCount(id, "failed"), new Deno.KvU64(0n))
-      .delete(this.keys.creatingJob(id));
-    if (!allDone) {
-      op.set(this.keys.activeJob(id), null);
-      if (this.useQueue) op.enqueue({ kind: "job", jobId: id } satisfies JobMessage);
-    }
-    const res = await op.commit();
-    if (!res.ok) throw new Error(`job id collision: ${id}`);
-    return {
-      job,
-      counts: { pending: urls.length - stored.size, complete: stored.size, failed: 0 },
-    };
-  }
-
-  /**
    * Deletes the items of jobs whose creation never finished (the process
    * died mid-POST) once their marker is older than `olderThanMs`. Returns
    * how many such jobs were collected.
@@ -138,7 +73,13 @@ export class JobsRepo {
       // A job record means the final commit happened; it also removed the marker.
       if ((await this.kv.get(this.keys.job(jobId))).versionstamp === null) {
         const mutations: Mutation[] = [];
-        for (const prefix of [this.keys.itemsOf(jobId), this.keys.itemStatesOf(jobId)]) {
+        const prefixes = [
+          this.keys.itemsOf(jobId),
+          this.keys.itemStatesOf(jobId),
+          this.keys.jobIntakeChunksOf(jobId),
+          this.keys.jobRepeatsOf(jobId),
+        ];
+        for (const prefix of prefixes) {
           for await (const e of this.kv.list({ prefix })) {
             mutations.push({ type: "delete", key: e.key, size: 80 });
           }
@@ -317,6 +258,9 @@ export class JobsRepo {
       finishedAt: Date.now(),
       ...(outcome.reason ? { reason: outcome.reason, detail: outcome.detail } : {}),
       ...(outcome.revalidated ? { revalidated: true as const } : {}),
+      // Where the URL came from in a text/CSV body, for the results file.
+      ...(claim.item.line !== undefined ? { line: claim.item.line } : {}),
+      ...(claim.item.columns ? { columns: claim.item.columns } : {}),
     };
     const key = this.keys.item(jobId, index);
     op.check({ key, versionstamp: claim.versionstamp })

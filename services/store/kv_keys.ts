@@ -10,6 +10,10 @@
  *   [ns, "job_items_by_state", jobId, state, index]  -> null (pending|complete|failed)
  *   [ns, "active_jobs", jobId]                       -> null while a job has work left
  *   [ns, "creating_jobs", jobId]                     -> epoch ms, while POST writes the items
+ *   [ns, "job_intake", jobId]                        -> IntakeProgress, while a large list's items are still being written
+ *   [ns, "job_intake_chunks", jobId, n]              -> IntakeChunk (a large list as submitted, until materialised)
+ *   [ns, "job_repeats", jobId, line]                 -> RepeatRecord (a text/CSV line repeating an earlier URL)
+ *   [ns, "idempotency_keys", key]                    -> IdempotencyRecord (expires after 24 h)
  *   [ns, "images", urlHash]                          -> ImageRecord
  *   [ns, "images_by_seq", seq]                       -> ImageRecord (same commit as above)
  *   [ns, "url_leases", urlHash]                      -> UrlLease (one download per URL at a time)
@@ -43,6 +47,12 @@ export function keys(ns: string = DEFAULT_NAMESPACE) {
     activeJobs: () => [ns, "active_jobs"],
     creatingJob: (jobId: string) => [ns, "creating_jobs", jobId],
     creatingJobs: () => [ns, "creating_jobs"],
+    jobIntake: (jobId: string) => [ns, "job_intake", jobId],
+    jobIntakeChunk: (jobId: string, n: number) => [ns, "job_intake_chunks", jobId, n],
+    jobIntakeChunksOf: (jobId: string) => [ns, "job_intake_chunks", jobId],
+    jobRepeat: (jobId: string, line: number) => [ns, "job_repeats", jobId, line],
+    jobRepeatsOf: (jobId: string) => [ns, "job_repeats", jobId],
+    idempotencyKey: (key: string) => [ns, "idempotency_keys", key],
     image: (urlHash: string) => [ns, "images", urlHash],
     images: () => [ns, "images"],
     imageBySeq: (seq: string) => [ns, "images_by_seq", seq],

@@ -12,6 +12,16 @@ export interface JobRecord {
   /** Set when the first URL of the job is claimed. */
   started: number | null;
   finished: number | null;
+  /** The body's format; absent on jobs recorded before it existed. */
+  source?: "json" | "text" | "csv";
+  /** The CSV header row as sent, when the CSV had one (for the results file). */
+  csvHeader?: string[];
+  /** Where the job's summary is POSTed when it ends (validated at submission). */
+  callbackUrl?: string;
+  /** Epoch milliseconds the job was cancelled. */
+  cancelled?: number;
+  /** Epoch milliseconds after which the job and its items may be deleted. */
+  expiresAt?: number;
 }
 
 /** `fetching` is `pending` with a lease: the API shows both as pending. */
@@ -33,6 +43,10 @@ export interface ItemRecord {
   finishedAt?: number;
   /** Complete because the origin answered 304 to a refresh: the stored image was kept. */
   revalidated?: true;
+  /** 1-based line of the URL in a text or CSV body. */
+  line?: number;
+  /** The CSV row's fields as sent (CSV bodies only). */
+  columns?: string[];
 }
 
 /** The index entry of a stored image, keyed by the hash of its URL. */
@@ -70,4 +84,15 @@ export interface UrlFailure {
   detail: string;
   at: number;
   attempts: number;
+}
+
+/**
+ * A line of a text/CSV body that named a URL already listed earlier in the
+ * same body: it has no item of its own (repeats count once), but the
+ * results file shows it, in its place, with the outcome of item `index`.
+ */
+export interface RepeatRecord {
+  index: number;
+  /** The CSV row's fields, as sent (CSV bodies only). */
+  columns?: string[];
 }

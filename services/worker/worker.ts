@@ -15,6 +15,8 @@ export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
   /** False where the KV has no queue (KV Connect, Deploy): the sweep drives everything. */
   useQueue: boolean;
   owner?: string;
+  /** Writes the items of a large list still held as submitted (see services/intake). */
+  materialise?: (jobId: string) => Promise<void>;
 }
 
 /** A POST that has not finished writing its job after this long died. */
@@ -211,6 +213,8 @@ export class Worker {
 
   async #pump(jobId: string): Promise<void> {
     const { jobs } = this.#opts;
+    // A large list's items are written after its 202; any pump finishes the job first.
+    await this.#opts.materialise?.(jobId);
     const job = await jobs.getJob(jobId);
     if (!job) return;
     // Items below this index are all done: later passes start here.

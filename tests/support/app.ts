@@ -34,6 +34,7 @@ export async function startTestService(
     config,
     jobs: service.jobs,
     images: service.images,
+    intake: service.intake,
     content: service.content,
     onJobCreated: opts.startWorker === false || opts.notifyWorker === false
       ? undefined

@@ -1,0 +1,285 @@
+/**
+ * Writes a submitted list as a job. Two ways, one outcome:
+ *
+ * - Lists of up to `directMax` entries get their items written before the
+ *   job record (as the service always did): the 202 already shows URLs
+ *   that were stored as complete.
+ * - Larger lists are committed as they were submitted, in a few large
+ *   chunk values, together with the job record: that is the durable record
+ *   of the job, and it takes far fewer commits than an item per URL (the
+ *   202 for 100,000 URLs comes well under a second). The items are then
+ *   materialised chunk by chunk, in order, by `materialise` (called by the
+ *   worker before each pass over a job, so the sweep resumes it after a
+ *   crash). Each chunk becomes its items in one commit that also advances
+ *   the progress record, guarded by that record: done exactly once.
+ *
+ * Either way the job becomes visible in one final commit, which also claims
+ * the `Idempotency-Key` (guarded by "not claimed yet") and nudges the worker.
+ */
+import { commitInBatches, type Mutation } from "../store/kv_bulk.ts";
+import type { Keys } from "../store/kv_keys.ts";
+import type { ImagesRepo } from "../store/images_repo.ts";
+import type { IdempotencyRecord, IdempotencyRepo } from "../store/idempotency_repo.ts";
+import { ulid, urlHash } from "../store/ids.ts";
+import type { JobMessage, JobSnapshot } from "../store/jobs_repo.ts";
+import type { ItemRecord, JobRecord, RepeatRecord } from "../store/records.ts";
+import type { ListEntry, RepeatedLine } from "./list_parser.ts";
+
+/** A list ready to become a job. */
+export interface NewJob {
+  entries: ListEntry[];
+  repeats: RepeatedLine[];
+  refresh: boolean;
+  source: NonNullable<JobRecord["source"]>;
+  csvHeader?: string[];
+  callbackUrl?: string;
+}
+
+export type CreateOutcome =
+  | { created: true; snapshot: JobSnapshot }
+  /** The `Idempotency-Key` was claimed first by another request. */
+  | { created: false; claimed: IdempotencyRecord };
+
+/** The progress of a large list's materialisation: chunks below `next` are items. */
+interface IntakeProgress {
+  next: number;
+  chunks: number;
+}
+
+/** Part of a large list as submitted (stored as JSON): entries from item index `start` on, and repeated lines. */
+interface IntakeChunk {
+  start: number;
+  entries: ListEntry[];
+  repeats: RepeatedLine[];
+}
+
+/** Lists up to this many entries get their items before the 202. */
+export const DIRECT_MAX = 10_000;
+
+/** Per chunk: its mutations (2 per entry, 1 per repeat) must fit one commit with room to spare. */
+const CHUNK_MUTATIONS = 900;
+/** Per chunk value, in approximate bytes (KV values are at most 64 KiB). */
+const CHUNK_BYTES = 40_000;
+
+export class JobWriter {
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly keys: Keys,
+    private readonly images: ImagesRepo,
+    private readonly idempotency: IdempotencyRepo,
+    private readonly useQueue: boolean,
+    private readonly directMax = DIRECT_MAX,
+  ) {}
+
+  async create(
+    spec: NewJob,
+    claim?: { key: string; fingerprint: string },
+  ): Promise<CreateOutcome> {
+    const id = ulid();
+    const created = Date.now();
+    await this.kv.set(this.keys.creatingJob(id), created);
+    const invalid = spec.entries.filter((e) => e.invalid !== undefined).length;
+    const direct = spec.entries.length + spec.repeats.length <= this.directMax;
+    let stored = 0;
+    let chunkCount = 0;
+    if (direct) {
+      const valid = spec.entries.flatMap((e, i) => e.invalid === undefined ? [i] : []);
+      const found = spec.refresh
+        ? new Set<number>()
+        : await this.images.whichExist(valid.map((i) => urlHash(spec.entries[i].url)));
+      const storedIndexes = new Set([...found].map((n) => valid[n]));
+      stored = storedIndexes.size;
+      const mutations: Mutation[] = [];
+      spec.entries.forEach((entry, index) => {
+        mutations.push(...this.#itemMutations(id, index, entry, storedIndexes.has(index), created));
+      });
+      for (const r of spec.repeats) mutations.push(this.#repeatMutation(id, r));
+      await commitInBatches(this.kv, mutations);
+    } else {
+      const chunks = chunked(spec.entries, spec.repeats);
+      await commitInBatches(
+        this.kv,
+        chunks.map((c, n) => ({
+          type: "set",
+          key: this.keys.jobIntakeChunk(id, n),
+          // One string per chunk: far cheaper for KV to encode than thousands of small objects.
+          value: JSON.stringify(c),
+          size: CHUNK_BYTES + 1_000,
+        })),
+      );
+      chunkCount = chunks.length;
+    }
+
+    const total = spec.entries.length;
+    const allDone = direct && stored + invalid === total;
+    const job: JobRecord = {
+      id,
+      created,
+      total,
+      refresh: spec.refresh,
+      started: allDone ? created : null,
+      finished: allDone ? created : null,
+      source: spec.source,
+      ...(spec.csvHeader ? { csvHeader: spec.csvHeader } : {}),
+      ...(spec.callbackUrl ? { callbackUrl: spec.callbackUrl } : {}),
+    };
+    const op = this.kv.atomic()
+      .check({ key: this.keys.job(id), versionstamp: null })
+      .set(this.keys.job(id), job)
+      .set(this.keys.jobCount(id, "complete"), new Deno.KvU64(BigInt(stored)))
+      .set(this.keys.jobCount(id, "failed"), new Deno.KvU64(BigInt(invalid)))
+      .delete(this.keys.creatingJob(id));
+    if (!direct) {
+      op.set(this.keys.jobIntake(id), { next: 0, chunks: chunkCount } satisfies IntakeProgress);
+    }
+    if (claim) {
+      this.idempotency.addClaim(op, claim.key, { jobId: id, fingerprint: claim.fingerprint });
+    }
+    if (!allDone) {
+      op.set(this.keys.activeJob(id), null);
+      if (this.useQueue) op.enqueue({ kind: "job", jobId: id } satisfies JobMessage);
+    }
+    const res = await op.commit();
+    if (!res.ok) {
+      const winner = claim ? await this.idempotency.get(claim.key) : null;
+      if (!winner) throw new Error(`job ${id} could not be recorded`);
+      // The marker is left: the sweep collects what was written for this job.
+      return { created: false, claimed: winner };
+    }
+    return {
+      created: true,
+      snapshot: {
+        job,
+        counts: { pending: total - stored - invalid, complete: stored, failed: invalid },
+      },
+    };
+  }
+
+  /**
+   * Writes the items of a large list that are not written yet, chunk by
+   * chunk in order. Safe to run from several places at once, and again
+   * after a crash: each chunk is written once, guarded by the progress record.
+   */
+  async materialise(jobId: string): Promise<void> {
+    for (;;) {
+      const progress = await this.kv.get<IntakeProgress>(this.keys.jobIntake(jobId));
+      if (!progress.value) return;
+      const { next, chunks } = progress.value;
+      const [chunkEntry, jobEntry] = await this.kv.getMany<[string, JobRecord]>([
+        this.keys.jobIntakeChunk(jobId, next),
+        this.keys.job(jobId),
+      ]);
+      const chunk = chunkEntry.value ? JSON.parse(chunkEntry.value) as IntakeChunk : null;
+      const job = jobEntry.value;
+      if (!chunk || !job) {
+        // Nothing left to write from (the job was deleted): drop the record.
+        await this.kv.atomic().check(progress).delete(progress.key).commit();
+        return;
+      }
+      const valid = chunk.entries.flatMap((e, i) => e.invalid === undefined ? [i] : []);
+      const found = job.refresh
+        ? new Set<number>()
+        : await this.images.whichExist(valid.map((i) => urlHash(chunk.entries[i].url)));
+      const storedIndexes = new Set([...found].map((n) => valid[n]));
+      const now = Date.now();
+      const op = this.kv.atomic().check(progress).delete(chunkEntry.key);
+      chunk.entries.forEach((entry, i) => {
+        for (
+          const m of this.#itemMutations(jobId, chunk.start + i, entry, storedIndexes.has(i), now)
+        ) {
+          if (m.type === "set") op.set(m.key, m.value);
+        }
+      });
+      for (const r of chunk.repeats) {
+        const m = this.#repeatMutation(jobId, r);
+        if (m.type === "set") op.set(m.key, m.value);
+      }
+      if (storedIndexes.size > 0) {
+        op.sum(this.keys.jobCount(jobId, "complete"), BigInt(storedIndexes.size));
+      }
+      if (next + 1 >= chunks) op.delete(progress.key);
+      else op.set(progress.key, { next: next + 1, chunks } satisfies IntakeProgress);
+      await op.commit(); // A failed check means another materialiser wrote it: read again.
+    }
+  }
+
+  #itemMutations(
+    jobId: string,
+    index: number,
+    entry: ListEntry,
+    stored: boolean,
+    now: number,
+  ): Mutation[] {
+    const state = entry.invalid !== undefined ? "failed" : stored ? "complete" : "pending";
+    const item: ItemRecord = {
+      url: entry.url,
+      urlHash: urlHash(entry.url),
+      state,
+      attempts: 0,
+      ...(state !== "pending" ? { finishedAt: now } : {}),
+      ...(entry.invalid !== undefined ? { reason: "invalid_url", detail: entry.invalid } : {}),
+      ...(entry.line !== undefined ? { line: entry.line } : {}),
+      ...(entry.columns ? { columns: entry.columns } : {}),
+    };
+    return [
+      { type: "set", key: this.keys.item(jobId, index), value: item, size: entrySize(entry) + 200 },
+      { type: "set", key: this.keys.itemByState(jobId, state, index), value: null, size: 80 },
+    ];
+  }
+
+  #repeatMutation(jobId: string, r: RepeatedLine): Mutation {
+    const value: RepeatRecord = { index: r.index, ...(r.columns ? { columns: r.columns } : {}) };
+    return {
+      type: "set",
+      key: this.keys.jobRepeat(jobId, r.line),
+      value,
+      size: (r.columns ? entrySize({ url: "", columns: r.columns }) : 0) + 100,
+    };
+  }
+}
+
+function entrySize(e: ListEntry): number {
+  let n = e.url.length + (e.invalid?.length ?? 0) + 40;
+  for (const c of e.columns ?? []) n += c.length + 4;
+  return n;
+}
+
+/** Splits a list into chunks that each fit one KV value and one materialising commit. */
+function chunked(entries: ListEntry[], repeats: RepeatedLine[]): IntakeChunk[] {
+  const chunks: IntakeChunk[] = [];
+  let current: IntakeChunk = { start: 0, entries: [], repeats: [] };
+  let mutations = 0;
+  let bytes = 0;
+  let r = 0;
+  const flush = (start: number) => {
+    if (current.entries.length + current.repeats.length > 0) chunks.push(current);
+    current = { start, entries: [], repeats: [] };
+    mutations = 0;
+    bytes = 0;
+  };
+  const add = (size: number, cost: number, put: () => void, nextIndex: number) => {
+    if (mutations + cost > CHUNK_MUTATIONS || bytes + size > CHUNK_BYTES) flush(nextIndex);
+    put();
+    mutations += cost;
+    bytes += size;
+  };
+  entries.forEach((entry, index) => {
+    // Repeats go with the chunk that holds (or follows) the item they repeat.
+    while (r < repeats.length && repeats[r].index < index) {
+      const rep = repeats[r++];
+      add(entrySize({ url: "", columns: rep.columns }), 1, () => current.repeats.push(rep), index);
+    }
+    add(entrySize(entry), 2, () => current.entries.push(entry), index);
+  });
+  while (r < repeats.length) {
+    const rep = repeats[r++];
+    add(
+      entrySize({ url: "", columns: rep.columns }),
+      1,
+      () => current.repeats.push(rep),
+      entries.length,
+    );
+  }
+  flush(entries.length);
+  return chunks;
+}
