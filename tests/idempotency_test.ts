@@ -117,6 +117,13 @@ Deno.test("Idempotency-Key: concurrent requests with one key create exactly one 
     const ids = new Set(await Promise.all(answers.map(async (r) => (await r.json()).id)));
     assert.equal(ids.size, 1);
     assert.equal((await jobIds(t)).length, 6);
+    // The requests that lost the race left nothing behind: only the winners' items exist.
+    let items = 0;
+    for await (const _ of t.service.kv.list({ prefix: keys().itemsOf("").slice(0, 2) })) items++;
+    assert.equal(items, 5 * 2 + 2);
+    for await (const e of t.service.kv.list({ prefix: keys().creatingJobs() })) {
+      assert.fail(`creation marker left: ${String(e.key)}`);
+    }
   } finally {
     await t.close();
   }

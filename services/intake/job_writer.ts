@@ -143,7 +143,8 @@ export class JobWriter {
     if (!res.ok) {
       const winner = claim ? await this.idempotency.get(claim.key) : null;
       if (!winner) throw new Error(`job ${id} could not be recorded`);
-      // The marker is left: the sweep collects what was written for this job.
+      // Best effort: should this fail, the marker lets the sweep collect it later.
+      await this.#discard(id).catch(() => {});
       return { created: false, claimed: winner };
     }
     return {
@@ -201,6 +202,24 @@ export class JobWriter {
       else op.set(progress.key, { next: next + 1, chunks } satisfies IntakeProgress);
       await op.commit(); // A failed check means another materialiser wrote it: read again.
     }
+  }
+
+  /** Deletes what a job that never became visible had written, then its marker. */
+  async #discard(jobId: string): Promise<void> {
+    const mutations: Mutation[] = [];
+    const prefixes = [
+      this.keys.itemsOf(jobId),
+      this.keys.itemStatesOf(jobId),
+      this.keys.jobIntakeChunksOf(jobId),
+      this.keys.jobRepeatsOf(jobId),
+    ];
+    for (const prefix of prefixes) {
+      for await (const e of this.kv.list({ prefix })) {
+        mutations.push({ type: "delete", key: e.key, size: 100 });
+      }
+    }
+    await commitInBatches(this.kv, mutations);
+    await this.kv.delete(this.keys.creatingJob(jobId));
   }
 
   #itemMutations(
