@@ -53,11 +53,7 @@ export function formatSummary(
     lines.push(
       `Failed by reason${seen}: ` + reasons.map(([r, n]) => `${r} ${formatCount(n)}`).join(", "),
     );
-    for (const f of failures.examples) {
-      const where = f.line !== undefined ? `line ${f.line}` : `#${f.index + 1}`;
-      const detail = f.detail ? ` (${f.detail})` : "";
-      lines.push(`  ${where}: ${f.url} ${f.reason}${detail}`);
-    }
+    for (const f of failures.examples) lines.push(`  ${failureLine(f)}`);
     if (c.failed > failures.examples.length) {
       lines.push(
         `  ... ${formatCount(c.failed - failures.examples.length)} more` +
@@ -67,4 +63,17 @@ export function formatSummary(
   }
   if (resultsPath) lines.push(`Results written to ${resultsPath}`);
   return lines.join("\n");
+}
+
+/**
+ * `line 3: not a url invalid_url (not an absolute URL)`. The input line
+ * comes from `line`, else from a detail that starts `line N:` (as invalid
+ * lines are reported), else the item's position is shown.
+ */
+export function failureLine(f: FailedItem): string {
+  const inDetail = /^line (\d+): ?/.exec(f.detail ?? "");
+  const line = f.line ?? (inDetail ? Number(inDetail[1]) : undefined);
+  const where = line !== undefined ? `line ${line}` : `#${f.index + 1}`;
+  const detail = inDetail ? f.detail!.slice(inDetail[0].length) : f.detail;
+  return `${where}: ${f.url} ${f.reason}${detail ? ` (${detail})` : ""}`;
 }

@@ -15,7 +15,7 @@ const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 // (and must pass) as soon as the ignore is taken off.
 const WAITS_FOR_RESULTS = true; // GET /jobs/{id}/results.csv and .ndjson (part Y)
 const WAITS_FOR_EVENTS = true; // GET /jobs/{id}/events (part Y)
-const WAITS_FOR_INTAKE = true; // Idempotency-Key and invalid lines as failed items (part X)
+const WAITS_FOR_INTAKE = false; // Idempotency-Key and invalid lines as failed items (part X)
 if (WAITS_FOR_RESULTS || WAITS_FOR_EVENTS || WAITS_FOR_INTAKE) {
   console.warn(
     "cli_test.ts: some CLI end-to-end cases are ignored until these routes land: " +
@@ -240,14 +240,15 @@ Deno.test({
       assert.match(run.stdout, /\(csv\)/);
       assert.match(run.stdout, /Results written to results\.csv/);
       const rows = (await Deno.readTextFile(`${dir}/results.csv`)).trim().split(/\r?\n/);
+      // The input's own columns (its url among them) come first, then the service's.
       assert.equal(
         rows[0],
-        "sku,url,status,reason,attempts,content_url,sha256,content_type,bytes,width,height",
+        "sku,url,url,status,reason,attempts,content_url,sha256,content_type,bytes,width,height",
       );
-      assert.deepEqual(rows.slice(1).map((r) => r.split(",").slice(0, 4)), [
-        ["A1", origin.url("/img/1.png"), "complete", ""],
-        ["B2", origin.url("/missing.png"), "failed", "http_404"],
-        ["C3", origin.url("/img/0.png"), "complete", ""],
+      assert.deepEqual(rows.slice(1).map((r) => r.split(",").slice(0, 5)), [
+        ["A1", origin.url("/img/1.png"), origin.url("/img/1.png"), "complete", ""],
+        ["B2", origin.url("/missing.png"), origin.url("/missing.png"), "failed", "http_404"],
+        ["C3", origin.url("/img/0.png"), origin.url("/img/0.png"), "complete", ""],
       ]);
       assert.deepEqual(
         [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes(".part")),
@@ -293,21 +294,41 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ingest follows the event stream and shows invalid lines with their line numbers",
-  ignore: WAITS_FOR_EVENTS || WAITS_FOR_INTAKE,
+  name: "ingest counts invalid lines as failures and shows their line numbers",
+  ignore: WAITS_FOR_INTAKE,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     withWorld(2, async ({ origin, service, dir }) => {
-      const list = `${origin.url("/img/0.png")}\nnot a url\n${origin.url("/img/1.png")}\n`;
+      const list = `# two images and a typo\n${origin.url("/img/0.png")}\nnot a url\n` +
+        `${origin.url("/img/1.png")}\n`;
       await Deno.writeTextFile(`${dir}/mixed.txt`, list);
-      const run = await ingest(["mixed.txt", "--server", service.base, "--interval", "0.1"], {
+      const run = await ingest(["mixed.txt", "--server", service.base], { cwd: dir });
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stdout, /2 of 3 stored, 1 failed/);
+      assert.match(run.stdout, /^Failed by reason: invalid_url 1$/m);
+      assert.match(run.stdout, /^ {2}line 3: not a url invalid_url/m);
+    }),
+});
+
+Deno.test({
+  name: "ingest follows the job's event stream, not polling, to the last progress line",
+  ignore: WAITS_FOR_EVENTS,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withWorld(6, async ({ origin, service, dir }) => {
+      const list = [0, 1, 2, 3, 4, 5].map((i) => origin.url(`/img/${i}.png`)).join("\n");
+      await Deno.writeTextFile(`${dir}/six.txt`, `${list}\n${origin.url("/nope.png")}\n`);
+      const run = await ingest(["six.txt", "--server", service.base, "--interval", "0.1"], {
         cwd: dir,
       });
       assert.equal(run.code, 1, run.stdout + run.stderr);
       assert.doesNotMatch(run.stderr, /polling/, "the event stream was used");
-      assert.match(run.stdout, /2 of 3 stored, 1 failed/);
-      assert.match(run.stdout, /^ {2}line 2: not a url invalid_url/m);
-      assert.equal(progressLines(run.stdout).at(-1)!.split(",")[0], "progress: 3/3 done (100%)");
+      const lines = progressLines(run.stdout);
+      assert.ok(lines.length >= 3, run.stdout);
+      assert.equal(lines.at(-1)!.split(",")[0], "progress: 7/7 done (100%)");
+      // The failure came as a `failed` event, with its input line.
+      assert.match(run.stdout, new RegExp(`^ {2}line 7: ${origin.url("/nope.png")} http_404`, "m"));
     }),
 });

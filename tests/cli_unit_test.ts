@@ -6,7 +6,7 @@ import { detectFormat, idempotencyKey } from "../cli/input.ts";
 import { RateMeter } from "../cli/meter.ts";
 import { plainLines } from "../cli/progress.ts";
 import { resultsKind } from "../cli/results.ts";
-import { exitCodeFor, FailureLog, formatSummary } from "../cli/summary.ts";
+import { exitCodeFor, failureLine, FailureLog, formatSummary } from "../cli/summary.ts";
 import type { JobSummary } from "../cli/types.ts";
 
 function args(argv: string[]) {
@@ -204,10 +204,10 @@ Deno.test("formatSummary() counts failures by reason once each and lists the fir
   assert.equal(lines.at(-1), "Results written to out.csv");
 
   const line = new FailureLog();
-  line.add({ index: 1, url: "nope", reason: "invalid_url", detail: "line 2: nope", line: 2 });
+  line.add({ index: 1, url: "nope", reason: "invalid_url", detail: "line 2: bad", line: 2 });
   assert.match(
     formatSummary({ job: job(2, 1), failures: line, elapsedSeconds: 1 }),
-    /\n {2}line 2: nope invalid_url \(line 2: nope\)$/,
+    /\n {2}line 2: nope invalid_url \(bad\)$/,
   );
   assert.equal(
     formatSummary({ job: job(3, 0), failures: new FailureLog(), elapsedSeconds: 2 }),
@@ -219,4 +219,21 @@ Deno.test("resultsKind() picks NDJSON only for .ndjson names", () => {
   assert.equal(resultsKind("out.csv"), "csv");
   assert.equal(resultsKind("OUT.NDJSON"), "ndjson");
   assert.equal(resultsKind("results"), "csv");
+});
+
+Deno.test("failureLine() shows the input line from the event, else from the detail, else the position", () => {
+  const base = { index: 4, url: "u", reason: "invalid_url" };
+  assert.equal(
+    failureLine({ ...base, line: 9, detail: "line 9: not a URL" }),
+    "line 9: u invalid_url (not a URL)",
+  );
+  assert.equal(
+    failureLine({ ...base, detail: "line 6: not a URL" }),
+    "line 6: u invalid_url (not a URL)",
+  );
+  assert.equal(
+    failureLine({ ...base, reason: "http_404", detail: "answered 404" }),
+    "#5: u http_404 (answered 404)",
+  );
+  assert.equal(failureLine({ ...base, reason: "timeout" }), "#5: u timeout");
 });
