@@ -4,7 +4,7 @@ import { ConfigError, parseConfig, SETTING_NAMES } from "../services/config.ts";
 import { FAILURE_REASONS } from "../services/fetch/reasons.ts";
 import { isUlid, ulid } from "../services/store/ids.ts";
 import { decodeCursor, encodeCursor } from "../services/store/page.ts";
-import { CsvError, parseCsvUrls, parseLines, uniqueUrls } from "../services/url_list.ts";
+import { ListError, type ListFormat, ListParser } from "../services/intake/list_parser.ts";
 import { DroppedTask, Scheduler } from "../services/worker/scheduler.ts";
 import { ByteBudget } from "../services/blobs/byte_budget.ts";
 import { Admission } from "../services/worker/admission.ts";
@@ -66,12 +66,37 @@ Deno.test("cursors round-trip and foreign cursors are refused", () => {
 });
 
 Deno.test("URL lists: lines skip blanks and comments, CSV picks the url column, repeats count once", () => {
-  assert.deepEqual(parseLines("a\r\n\n# c\n b \n"), ["a", "b"]);
-  assert.deepEqual(parseCsvUrls("x\ny\n"), ["x", "y"]);
-  assert.deepEqual(parseCsvUrls('name,source_url\n"q ""x""",u1\nb,u2'), ["u1", "u2"]);
-  assert.deepEqual(parseCsvUrls(""), []);
-  assert.throws(() => parseCsvUrls('"open'), CsvError);
-  assert.deepEqual(uniqueUrls(["b", "a", "b", "c", "a"]), ["b", "a", "c"]);
+  const read = (format: ListFormat, text: string) => {
+    const parser = new ListParser(format);
+    parser.push(new TextEncoder().encode(text));
+    return parser.end();
+  };
+  const urls = (text: string, format: ListFormat = "text") =>
+    read(format, text).entries.map((e) => e.url);
+  assert.deepEqual(urls("http://a.test/\r\n\n# c\n http://b.test/ \n"), [
+    "http://a.test/",
+    "http://b.test/",
+  ]);
+  assert.deepEqual(urls("http://x.test/\nhttp://y.test/\n", "csv"), [
+    "http://x.test/",
+    "http://y.test/",
+  ]);
+  const named = read("csv", 'name,source_url\n"q ""x""",http://u1.test/\nb,http://u2.test/');
+  assert.deepEqual(named.entries.map((e) => e.url), ["http://u1.test/", "http://u2.test/"]);
+  assert.deepEqual(named.entries[0].columns, ['q "x"', "http://u1.test/"]);
+  assert.deepEqual(named.csvHeader, ["name", "source_url"]);
+  assert.deepEqual(urls("", "csv"), []);
+  assert.throws(() => read("csv", '"open'), ListError);
+  const repeated = read(
+    "text",
+    ["b", "a", "b", "c", "a"].map((h) => `http://${h}.test/`).join("\n"),
+  );
+  assert.deepEqual(repeated.entries.map((e) => e.url), [
+    "http://b.test/",
+    "http://a.test/",
+    "http://c.test/",
+  ]);
+  assert.deepEqual(repeated.repeats, [{ line: 3, index: 0 }, { line: 5, index: 1 }]);
 });
 
 Deno.test("Scheduler never exceeds its global or per-host limits and serves hosts in turn", async () => {
