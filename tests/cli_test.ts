@@ -156,6 +156,48 @@ Deno.test({
     }),
 });
 
+const SCRIPT = ["/usr/bin/script", "/bin/script"].find((p) => {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+});
+if (!SCRIPT) {
+  console.warn("cli_test.ts: no `script` (util-linux): the terminal bar case is ignored");
+}
+
+Deno.test({
+  name: "ingest draws a redrawn progress bar when stdout is a terminal",
+  ignore: !SCRIPT,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withWorld(4, async ({ origin, service, dir }) => {
+      const urls = [0, 1, 2, 3].map((i) => origin.url(`/img/${i}.png`));
+      await Deno.writeTextFile(`${dir}/urls.txt`, urls.join("\n") + "\n");
+      // `script` runs the command on a pseudo-terminal and copies what it draws.
+      const command = [Deno.execPath(), "task", "--quiet", "--config", CONFIG, "ingest", "urls.txt"]
+        .concat(["--server", service.base]).map((a) => `'${a}'`).join(" ");
+      const out = await new Deno.Command(SCRIPT!, {
+        args: ["-q", "-e", "-c", command, "/dev/null"],
+        cwd: dir,
+        clearEnv: true,
+        env: { ...pick(Deno.env.toObject(), ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const screen = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, screen);
+      assert.match(screen, /\u2588+\u2591* \d+% \| \d\/4 \| 0 failed \| /, "a bar with counts");
+      assert.match(screen, /\u2588{30} 100% \| 4\/4 \| 0 failed \| [\d.]+\/s \| ETA 0s/);
+      assert.ok(screen.includes("\x1b[1G") || screen.includes("\r"), "redrawn in place");
+      assert.equal(progressLines(screen).length, 0, "no plain lines on a terminal");
+      assert.match(screen, /4 of 4 stored, 0 failed\./);
+    }),
+});
+
 Deno.test({
   name: "ingest exits 1 when some URLs failed and names them with their reason",
   sanitizeResources: false,
