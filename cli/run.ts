@@ -39,10 +39,9 @@ export async function runIngest(argv: string[], io: Io): Promise<number> {
 async function ingest(opts: IngestOptions, io: Io): Promise<number> {
   if (opts.out) await checkWritableDir(opts.out);
   const input = await readInput(opts.input);
+  const source = opts.input === "-" ? "standard input" : opts.input;
   const text = new TextDecoder().decode(input.bytes);
-  if (text.trim() === "") {
-    throw new UsageError(`${opts.input === "-" ? "standard input" : opts.input} is empty`);
-  }
+  if (text.trim() === "") throw new UsageError(`${source} is empty`);
   const format = opts.format ?? detectFormat(input, text);
   const client = new ServiceClient(opts.server, opts.apiKey);
   const key = idempotencyKey(opts.server, format, opts.refresh, input.bytes);
@@ -52,10 +51,7 @@ async function ingest(opts: IngestOptions, io: Io): Promise<number> {
     () => client.submit(input.bytes, contentType(format), key, opts.refresh),
   );
   io.out(
-    `Job ${submitted.id}: ${submitted.total} URLs from ${
-      opts.input === "-" ? "standard input" : opts.input
-    } ` +
-      `(${format}) at ${opts.server}\n`,
+    `Job ${submitted.id}: ${submitted.total} URLs from ${source} (${format}) at ${opts.server}\n`,
   );
 
   const view: ProgressView = io.terminal

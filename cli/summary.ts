@@ -28,9 +28,16 @@ export function exitCodeFor(job: JobSummary): 0 | 1 {
   return job.counts.complete === job.total ? 0 : 1;
 }
 
+/** How long the job ran by the service's clock, when it says. */
+function jobSeconds(job: JobSummary): number | undefined {
+  const ms = Date.parse(job.finished ?? "") - Date.parse(job.created ?? "");
+  return Number.isFinite(ms) && ms >= 0 ? ms / 1000 : undefined;
+}
+
 export interface SummaryInput {
   job: JobSummary;
   failures: FailureLog;
+  /** Time this run followed the job: shown when the job has no start and finish times. */
   elapsedSeconds: number;
   resultsPath?: string;
 }
@@ -41,7 +48,7 @@ export function formatSummary(
 ): string {
   const c = job.counts;
   const lines = [
-    `Job ${job.id} ${job.status} after ${formatDuration(elapsedSeconds)}: ` +
+    `Job ${job.id} ${job.status} in ${formatDuration(jobSeconds(job) ?? elapsedSeconds)}: ` +
     `${formatCount(c.complete)} of ${formatCount(job.total)} stored, ${
       formatCount(c.failed)
     } failed` +

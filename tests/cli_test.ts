@@ -147,7 +147,7 @@ Deno.test({
 
       assert.match(
         run.stdout,
-        new RegExp(`Job ${id} complete after \\d+s: 8 of 8 stored, 0 failed\\.`),
+        new RegExp(`Job ${id} complete in \\d+s: 8 of 8 stored, 0 failed\\.`),
       );
       const server = await job(id);
       assert.equal(server.status, "complete");
@@ -208,7 +208,7 @@ Deno.test({
       await Deno.writeTextFile(`${dir}/list`, list.join("\n"));
       const run = await ingest(["list", "--server", service.base], { cwd: dir });
       assert.equal(run.code, 1, run.stdout + run.stderr);
-      assert.match(run.stdout, /complete after \d+s: 2 of 3 stored, 1 failed\./);
+      assert.match(run.stdout, /complete in \d+s: 2 of 3 stored, 1 failed\./);
       assert.match(run.stdout, /^Failed by reason: http_404 1$/m);
       // `line 2` when the service reports input lines, else the position.
       assert.match(

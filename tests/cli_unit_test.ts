@@ -196,7 +196,7 @@ Deno.test("formatSummary() counts failures by reason once each and lists the fir
     resultsPath: "out.csv",
   });
   const lines = text.split("\n");
-  assert.equal(lines[0], "Job J7 complete after 1m 05s: 5 of 20 stored, 15 failed.");
+  assert.equal(lines[0], "Job J7 complete in 1m 05s: 5 of 20 stored, 15 failed.");
   assert.equal(lines[1], "Failed by reason: http_404 7, timeout 7, invalid_url 1");
   assert.equal(lines[2], "  #1: http://x/0 timeout");
   assert.equal(lines.filter((l) => l.startsWith("  #")).length, 10);
@@ -211,7 +211,17 @@ Deno.test("formatSummary() counts failures by reason once each and lists the fir
   );
   assert.equal(
     formatSummary({ job: job(3, 0), failures: new FailureLog(), elapsedSeconds: 2 }),
-    "Job J1 complete after 2s: 3 of 3 stored, 0 failed.",
+    "Job J1 complete in 2s: 3 of 3 stored, 0 failed.",
+  );
+  // The service's own times win over how long this run watched (a re-run may attach late).
+  const timed = {
+    ...job(3, 0),
+    created: "2026-12-03T10:00:00.000Z",
+    finished: "2026-12-03T10:02:03.400Z",
+  };
+  assert.match(
+    formatSummary({ job: timed, failures: new FailureLog(), elapsedSeconds: 1 }),
+    /complete in 2m 03s:/,
   );
 });
 
