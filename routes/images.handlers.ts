@@ -32,7 +32,11 @@ export function imageHandlers(deps: AppDeps) {
 
   const submitImages: RouteHandler<SubmitImagesRoute> = async (c) => {
     const key = idempotencyKey(c.req.header("idempotency-key"));
-    const { spec, fingerprint } = await readSubmission(c, c.req.valid("json" as never));
+    const { spec, fingerprint } = await readSubmission(
+      c,
+      c.req.valid("json" as never),
+      key !== undefined,
+    );
     if (spec.callbackUrl !== undefined) await refusedAs400(intake.checkCallback(spec.callbackUrl));
     let accepted;
     try {

@@ -37,8 +37,16 @@ export function idempotencyKey(header: string | undefined): string | undefined {
   return header;
 }
 
-/** Reads the body in the format it was sent. `jsonBody` is the validated JSON, if JSON. */
-export async function readSubmission(c: Context, jsonBody: unknown): Promise<Submission> {
+/**
+ * Reads the body in the format it was sent. `jsonBody` is the validated JSON,
+ * if JSON; its fingerprint is only worked out when `keyed` (list bodies are
+ * hashed as they stream past anyway).
+ */
+export async function readSubmission(
+  c: Context,
+  jsonBody: unknown,
+  keyed: boolean,
+): Promise<Submission> {
   const contentType = c.req.header("content-type") ?? "";
   const type = contentType.split(";")[0].trim().toLowerCase();
   const query = new URL(c.req.url).search;
@@ -55,9 +63,9 @@ export async function readSubmission(c: Context, jsonBody: unknown): Promise<Sub
         source: "json",
         ...(body.callback_url !== undefined ? { callbackUrl: body.callback_url } : {}),
       },
-      fingerprint: createHash("sha256")
-        .update(`${type}\n${query}\n${JSON.stringify(body)}`)
-        .digest("hex"),
+      fingerprint: keyed
+        ? createHash("sha256").update(`${type}\n${query}\n${JSON.stringify(body)}`).digest("hex")
+        : "",
     };
   }
   if (!type) throw new ProblemError(400, "A request body (JSON, plain text or CSV) is required.");

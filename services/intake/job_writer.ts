@@ -77,25 +77,28 @@ export class JobWriter {
   ): Promise<CreateOutcome> {
     const id = ulid();
     const created = Date.now();
-    await this.kv.set(this.keys.creatingJob(id), created);
+    // The marker goes first: items written without a job are then found by the sweep.
+    const marked = this.kv.set(this.keys.creatingJob(id), created);
     const invalid = spec.entries.filter((e) => e.invalid !== undefined).length;
     const direct = spec.entries.length + spec.repeats.length <= this.directMax;
     let stored = 0;
     let chunkCount = 0;
     if (direct) {
-      const valid = spec.entries.flatMap((e, i) => e.invalid === undefined ? [i] : []);
-      const found = spec.refresh
-        ? new Set<number>()
-        : await this.images.whichExist(valid.map((i) => urlHash(spec.entries[i].url)));
-      const storedIndexes = new Set([...found].map((n) => valid[n]));
+      const hashes = spec.entries.map((e) => urlHash(e.url));
+      const [storedIndexes] = await Promise.all([
+        this.#stored(spec.entries, hashes, spec.refresh),
+        marked,
+      ]);
       stored = storedIndexes.size;
       const mutations: Mutation[] = [];
       spec.entries.forEach((entry, index) => {
-        mutations.push(...this.#itemMutations(id, index, entry, storedIndexes.has(index), created));
+        const done = storedIndexes.has(index);
+        mutations.push(...this.#itemMutations(id, index, entry, hashes[index], done, created));
       });
       for (const r of spec.repeats) mutations.push(this.#repeatMutation(id, r));
       await commitInBatches(this.kv, mutations);
     } else {
+      await marked;
       const chunks = chunked(spec.entries, spec.repeats);
       await commitInBatches(
         this.kv,
@@ -177,17 +180,13 @@ export class JobWriter {
         await this.kv.atomic().check(progress).delete(progress.key).commit();
         return;
       }
-      const valid = chunk.entries.flatMap((e, i) => e.invalid === undefined ? [i] : []);
-      const found = job.refresh
-        ? new Set<number>()
-        : await this.images.whichExist(valid.map((i) => urlHash(chunk.entries[i].url)));
-      const storedIndexes = new Set([...found].map((n) => valid[n]));
+      const hashes = chunk.entries.map((e) => urlHash(e.url));
+      const storedIndexes = await this.#stored(chunk.entries, hashes, job.refresh);
       const now = Date.now();
       const op = this.kv.atomic().check(progress).delete(chunkEntry.key);
       chunk.entries.forEach((entry, i) => {
-        for (
-          const m of this.#itemMutations(jobId, chunk.start + i, entry, storedIndexes.has(i), now)
-        ) {
+        const done = storedIndexes.has(i);
+        for (const m of this.#itemMutations(jobId, chunk.start + i, entry, hashes[i], done, now)) {
           if (m.type === "set") op.set(m.key, m.value);
         }
       });
@@ -222,17 +221,26 @@ export class JobWriter {
     await this.kv.delete(this.keys.creatingJob(jobId));
   }
 
+  /** Indexes of the valid entries whose URL is stored already (none for a refresh). */
+  async #stored(entries: ListEntry[], hashes: string[], refresh: boolean): Promise<Set<number>> {
+    if (refresh) return new Set();
+    const valid = entries.flatMap((e, i) => e.invalid === undefined ? [i] : []);
+    const found = await this.images.whichExist(valid.map((i) => hashes[i]));
+    return new Set([...found].map((n) => valid[n]));
+  }
+
   #itemMutations(
     jobId: string,
     index: number,
     entry: ListEntry,
+    hash: string,
     stored: boolean,
     now: number,
   ): Mutation[] {
     const state = entry.invalid !== undefined ? "failed" : stored ? "complete" : "pending";
     const item: ItemRecord = {
       url: entry.url,
-      urlHash: urlHash(entry.url),
+      urlHash: hash,
       state,
       attempts: 0,
       ...(state !== "pending" ? { finishedAt: now } : {}),
