@@ -5,7 +5,7 @@
  * pipe so it prints plain progress lines).
  */
 import assert from "node:assert/strict";
-import { type ImageOrigin, startImageOrigin } from "./support/image_origin.ts";
+import { type ImageOrigin, startImageOrigin, waitFor } from "./support/image_origin.ts";
 import { makeImage } from "./support/images.ts";
 import { type ServiceProcess, spawnService } from "./support/subprocess.ts";
 
@@ -34,7 +34,15 @@ interface CliRun {
 }
 
 /** Runs `deno task ingest ...` in `cwd`, stdout and stderr piped (not a terminal). */
-async function ingest(args: string[], opts: { cwd: string; stdin?: string }): Promise<CliRun> {
+function ingest(args: string[], opts: { cwd: string; stdin?: string }): Promise<CliRun> {
+  return startIngest(args, opts).done;
+}
+
+/** Starts `deno task ingest ...`; `done` resolves when it exits. */
+function startIngest(
+  args: string[],
+  opts: { cwd: string; stdin?: string },
+): { done: Promise<CliRun> } {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "--config", CONFIG, "ingest", ...args],
     cwd: opts.cwd,
@@ -50,17 +58,20 @@ async function ingest(args: string[], opts: { cwd: string; stdin?: string }): Pr
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+  const done = (async () => {
+    if (opts.stdin !== undefined) {
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode(opts.stdin));
+      await w.close();
+    }
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+  })();
+  return { done };
 }
 
 function pick(env: Record<string, string>, names: string[]): Record<string, string> {
@@ -373,4 +384,55 @@ Deno.test({
       // The failure came as a `failed` event, with its input line.
       assert.match(run.stdout, new RegExp(`^ {2}line 7: ${origin.url("/nope.png")} http_404`, "m"));
     }),
+});
+
+Deno.test({
+  name: "ingest rides out a service restart mid-job and still ends with every URL stored",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const origin = startImageOrigin();
+    const urls: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      origin.set(`/r/${i}.png`, {
+        body: await makeImage("png", { width: 5 + i, height: 4, seed: 100 + i }),
+        delayMs: 200,
+      });
+      urls.push(origin.url(`/r/${i}.png`));
+    }
+    const dataDir = await Deno.makeTempDir({ prefix: "image-ingest-cli-data-" });
+    const dir = await Deno.makeTempDir({ prefix: "image-ingest-cli-run-" });
+    const env = {
+      DATA_DIR: dataDir,
+      FETCH_ALLOW_HOSTS: origin.allowRule,
+      WORKER_CONCURRENCY: "2",
+      PER_HOST_CONCURRENCY: "2",
+      LEASE_MS: "1000",
+      SWEEP_INTERVAL_MS: "200",
+    };
+    let service = await spawnService(env);
+    try {
+      await Deno.writeTextFile(`${dir}/urls.txt`, urls.join("\n") + "\n");
+      const cli = startIngest(["urls.txt", "--server", service.base, "--interval", "0.1"], {
+        cwd: dir,
+      });
+      await waitFor(() => origin.totalHits() >= 3, "downloads under way");
+      service.child.kill("SIGKILL");
+      await service.exited;
+      // Same port, same data: to the CLI it is the same service, gone for a moment.
+      service = await spawnService({ ...env, PORT: new URL(service.base).port });
+      const run = await cli.done;
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /12 of 12 stored, 0 failed\./);
+      // With the events route, the stream was picked up again on the new process.
+      if (!WAITS_FOR_EVENTS) assert.doesNotMatch(run.stderr, /polling/);
+      assert.equal(progressLines(run.stdout).at(-1)!.split(",")[0], "progress: 12/12 done (100%)");
+    } finally {
+      service.child.kill("SIGTERM");
+      await service.exited;
+      await origin.close();
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
 });
