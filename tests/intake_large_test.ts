@@ -180,3 +180,32 @@ async function startWorkerOn(t: TestService, jobId: string) {
   t.service.worker.start();
   return await waitForJob(t.app, jobId);
 }
+
+Deno.test("chunks of rows outside Latin-1 are split to fit KV's value limit", async () => {
+  const t = await startTestService({}, { startWorker: false });
+  try {
+    const k = keys();
+    const writer = new JobWriter(
+      t.service.kv,
+      k,
+      t.service.images,
+      new IdempotencyRepo(t.service.kv, k),
+      false,
+      2,
+    );
+    const note = "画像".repeat(500);
+    const entries: ListEntry[] = Array.from({ length: 60 }, (_, i) => ({
+      url: `https://img.example.com/${i}.png`,
+      line: i + 2,
+      columns: [`https://img.example.com/${i}.png`, note],
+    }));
+    const out = await writer.create({ entries, repeats: [], refresh: false, source: "csv" });
+    assert.ok(out.created);
+    await writer.materialise(out.snapshot.job.id);
+    const items = await t.service.jobs.getItems(out.snapshot.job.id, [0, 59]);
+    assert.deepEqual(items.map((i) => [i!.line, i!.columns![1] === note]), [[2, true], [61, true]]);
+    assert.equal(await count(t, k.itemsOf(out.snapshot.job.id)), 60);
+  } finally {
+    await t.close();
+  }
+});

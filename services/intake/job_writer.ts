@@ -60,6 +60,8 @@ export const DIRECT_MAX = 10_000;
 const CHUNK_MUTATIONS = 900;
 /** Per chunk value, in approximate bytes (KV values are at most 64 KiB). */
 const CHUNK_BYTES = 40_000;
+/** A chunk's encoded size limit, under KV's 64 KiB per value. */
+const MAX_CHUNK_VALUE_BYTES = 60_000;
 
 export class JobWriter {
   constructor(
@@ -99,15 +101,15 @@ export class JobWriter {
       await commitInBatches(this.kv, mutations);
     } else {
       await marked;
-      const chunks = chunked(spec.entries, spec.repeats);
+      // One string per chunk: far cheaper for KV to encode than thousands of small objects.
+      const chunks = chunked(spec.entries, spec.repeats).flatMap(encoded);
       await commitInBatches(
         this.kv,
-        chunks.map((c, n) => ({
+        chunks.map((value, n) => ({
           type: "set",
           key: this.keys.jobIntakeChunk(id, n),
-          // One string per chunk: far cheaper for KV to encode than thousands of small objects.
-          value: JSON.stringify(c),
-          size: CHUNK_BYTES + 1_000,
+          value,
+          size: value.length * 2 + 100,
         })),
       );
       chunkCount = chunks.length;
@@ -269,6 +271,33 @@ function entrySize(e: ListEntry): number {
   let n = e.url.length + (e.invalid?.length ?? 0) + 40;
   for (const c of e.columns ?? []) n += c.length + 4;
   return n;
+}
+
+/**
+ * A chunk as JSON, split in two until each part fits a KV value (64 KiB):
+ * the estimate that made the chunk counts characters, and a string outside
+ * Latin-1 takes two bytes per character.
+ */
+function encoded(chunk: IntakeChunk): string[] {
+  const json = JSON.stringify(chunk);
+  const bytes = /[^\u0000-\u00ff]/.test(json) ? json.length * 2 : json.length;
+  if (bytes <= MAX_CHUNK_VALUE_BYTES || chunk.entries.length + chunk.repeats.length <= 1) {
+    return [json];
+  }
+  const half = Math.ceil(chunk.entries.length / 2);
+  const repeatsHalf = Math.ceil(chunk.repeats.length / 2);
+  return [
+    ...encoded({
+      start: chunk.start,
+      entries: chunk.entries.slice(0, half),
+      repeats: chunk.repeats.slice(0, repeatsHalf),
+    }),
+    ...encoded({
+      start: chunk.start + half,
+      entries: chunk.entries.slice(half),
+      repeats: chunk.repeats.slice(repeatsHalf),
+    }),
+  ];
 }
 
 /** Splits a list into chunks that each fit one KV value and one materialising commit. */
