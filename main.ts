@@ -13,6 +13,8 @@ try {
 
 const service = await openService(config);
 await service.blobs.sweepTemporaries();
+// Aborted on shutdown: event streams end (clients reconnect elsewhere) instead of holding it up.
+const closing = new AbortController();
 const app = createApp({
   config,
   jobs: service.jobs,
@@ -21,6 +23,7 @@ const app = createApp({
   content: service.content,
   onJobCreated: (id) => service.worker.notify(id),
   healthy: service.healthy,
+  closing: closing.signal,
 });
 const server = Deno.serve({
   port: config.port,
@@ -36,6 +39,7 @@ const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: shutting down`);
+  closing.abort();
   await server.shutdown();
   await service.close();
   Deno.exit(0);

@@ -27,7 +27,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     .openapi(imageRoutes.headImageContent, images.headImageContent)
     .openapi(imageRoutes.getImageMetadata, images.getImageMetadata)
     .openapi(jobRoutes.getJob, jobs.getJob)
+    .openapi(jobRoutes.listJobs, jobs.listJobs)
     .openapi(jobRoutes.listJobItems, jobs.listJobItems)
+    .openapi(jobRoutes.jobEvents, jobs.jobEvents)
+    .openapi(jobRoutes.jobResultsCsv, jobs.jobResultsCsv)
+    .openapi(jobRoutes.jobResultsNdjson, jobs.jobResultsNdjson)
     .route("/", healthRouter(deps));
   mountDocs(app);
   app.get("/", (c) => c.redirect("/docs"));

@@ -1,6 +1,7 @@
 import type { Config } from "../services/config.ts";
 import type { ImageContent } from "../services/image_content.ts";
 import type { Intake } from "../services/intake/intake.ts";
+import type { JobEvents } from "../services/jobs/job_events.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
 
@@ -13,6 +14,10 @@ export interface AppDeps {
   content: ImageContent;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;
+  /** Job event streams; made from `jobs` and `config` when absent (tests pass one to count open streams). */
+  jobEvents?: JobEvents;
+  /** Aborted when the process stops: long-lived answers (event streams) end so shutdown need not wait. */
+  closing?: AbortSignal;
   /** Answers the health check: true when storage and KV respond. */
   healthy?: () => Promise<boolean>;
 }

@@ -102,6 +102,30 @@ export const JobItemPage = z.object({
   nextCursor: z.string().nullable(),
 }).openapi("JobItemPage");
 
+/** Jobs up to this size carry their URL lists in `GET /jobs/{id}`. */
+export const JOB_LISTS_MAX = 1000;
+
+export const JobDetail = Job.extend({
+  pending: z.array(z.string()).optional().openapi({
+    description: "URLs not yet stored or failed (jobs of at most 1,000 URLs).",
+  }),
+  complete: z.array(z.string()).optional().openapi({
+    description: "URLs stored (jobs of at most 1,000 URLs).",
+  }),
+  failed: z.array(z.object({
+    url: z.string().openapi({ example: EXAMPLE_URL }),
+    reason: FailureReason,
+    detail: z.string().openapi({ example: "origin answered 404 Not Found" }),
+  })).optional().openapi({
+    description: "URLs that failed, with why (jobs of at most 1,000 URLs).",
+  }),
+}).openapi("JobDetail");
+
+export const JobPage = z.object({
+  items: z.array(Job),
+  nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page." }),
+}).openapi("JobPage");
+
 /** A header as the origin sent it with the stored bytes (or as a 304 updated it). */
 const originHeader = (name: string, example: string, use: string) =>
   z.string().nullable().openapi({

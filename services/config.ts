@@ -47,6 +47,8 @@ const EnvSchema = z.object({
   CONTENT_CACHE_BYTES: int(64 * MiB, 0),
   CONTENT_CACHE_ITEM_BYTES: int(1 * MiB, 0),
   INDEX_CACHE_MS: int(1_000, 0),
+  EVENTS_HEARTBEAT_MS: int(15_000, 10),
+  EVENTS_POLL_MS: int(1_000, 10),
   WEBHOOK_SECRET: z.string().min(1).optional(),
 });
 
@@ -72,6 +74,10 @@ function toConfig(env: z.output<typeof EnvSchema>) {
     contentCacheBytes: env.CONTENT_CACHE_BYTES,
     contentCacheItemBytes: env.CONTENT_CACHE_ITEM_BYTES,
     indexCacheMs: env.INDEX_CACHE_MS,
+    /** Silence before a `: ping` on a job's event stream. */
+    eventsHeartbeatMs: env.EVENTS_HEARTBEAT_MS,
+    /** How often an event stream rereads its job (KV watch misses other processes' writes). */
+    eventsPollMs: env.EVENTS_POLL_MS,
     retries: env.FETCH_RETRIES,
     retryBaseMs: env.FETCH_RETRY_BASE_MS,
     retryAfterCapMs: env.FETCH_RETRY_AFTER_CAP_MS,

@@ -25,6 +25,10 @@ Deno.test("every route of the app is in the OpenAPI document with its error resp
       "/images/metadata": ["get"],
       "/jobs/{id}": ["get"],
       "/jobs/{id}/items": ["get"],
+      "/jobs": ["get"],
+      "/jobs/{id}/events": ["get"],
+      "/jobs/{id}/results.csv": ["get"],
+      "/jobs/{id}/results.ndjson": ["get"],
       "/healthz": ["get"],
     };
     for (const [path, methods] of Object.entries(expected)) {

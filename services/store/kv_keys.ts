@@ -28,6 +28,7 @@ export const DEFAULT_NAMESPACE = "default";
 export function keys(ns: string = DEFAULT_NAMESPACE) {
   return {
     job: (jobId: string) => [ns, "jobs", jobId],
+    jobs: () => [ns, "jobs"],
     jobCount: (jobId: string, state: CountedState) => [ns, "job_counts", jobId, state],
     item: (jobId: string, index: number) => [ns, "job_items", jobId, index],
     itemsOf: (jobId: string) => [ns, "job_items", jobId],

@@ -7,20 +7,26 @@ export interface KvPage<T> {
 
 /**
  * Lists up to `limit` entries under `prefix` whose next key part sorts after
- * `after`. Reads one entry more than asked, so the last page says so instead
- * of handing out a cursor to an empty page.
+ * `after` (before it, newest first, with `reverse`). Reads one entry more
+ * than asked, so the last page says so instead of handing out a cursor to an
+ * empty page.
  */
 export async function listPage<T>(
   kv: Deno.Kv,
   prefix: Deno.KvKey,
   limit: number,
   after?: Deno.KvKeyPart,
+  opts: { reverse?: boolean } = {},
 ): Promise<KvPage<T>> {
+  // In reverse, "after" is the last key part listed, so the next page ends before it.
   const selector: Deno.KvListSelector = after === undefined
     ? { prefix }
+    : opts.reverse
+    ? { prefix, end: [...prefix, after] }
     : { prefix, start: [...prefix, successor(after)] };
   const entries: Deno.KvEntry<T>[] = [];
-  for await (const e of kv.list<T>(selector, { limit: limit + 1 })) entries.push(e);
+  const list = kv.list<T>(selector, { limit: limit + 1, reverse: opts.reverse });
+  for await (const e of list) entries.push(e);
   if (entries.length <= limit) return { entries, last: null };
   entries.length = limit;
   return { entries, last: entries[limit - 1].key.at(-1)! };
