@@ -6,6 +6,8 @@ import { healthRouter } from "./health.ts";
 import { CONTENT_PATH, serveImageContent } from "./image_content.ts";
 import { imageHandlers } from "./images.handlers.ts";
 import * as imageRoutes from "./images.routes.ts";
+import { jobActionHandlers } from "./job_actions.handlers.ts";
+import * as jobActionRoutes from "./job_actions.routes.ts";
 import { jobHandlers } from "./jobs.handlers.ts";
 import * as jobRoutes from "./jobs.routes.ts";
 import { errorHandler, problemResponse, validationHook } from "./problem.ts";
@@ -20,6 +22,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
 
   const images = imageHandlers(deps);
   const jobs = jobHandlers(deps);
+  const jobActions = jobActionHandlers(deps);
   app
     .openapi(imageRoutes.submitImages, images.submitImages)
     .openapi(imageRoutes.listImages, images.listImages)
@@ -32,7 +35,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     .openapi(jobRoutes.jobEvents, jobs.jobEvents)
     .openapi(jobRoutes.jobResultsCsv, jobs.jobResultsCsv)
     .openapi(jobRoutes.jobResultsNdjson, jobs.jobResultsNdjson)
+    .openapi(jobActionRoutes.retryJob, jobActions.retryJob)
+    .openapi(jobActionRoutes.cancelJob, jobActions.cancelJob)
     .route("/", healthRouter(deps));
+  app.openAPIRegistry.registerWebhook(jobActionRoutes.jobEndedWebhook);
   mountDocs(app);
   app.get("/", (c) => c.redirect("/docs"));
 

@@ -24,6 +24,7 @@ const TITLES: Record<number, [slug: string, title: string]> = {
   405: ["method-not-allowed", "Method not allowed"],
   413: ["payload-too-large", "Request body too large"],
   415: ["unsupported-media-type", "Unsupported media type"],
+  409: ["conflict", "Conflict"],
   416: ["range-not-satisfiable", "Range not satisfiable"],
   422: ["validation-error", "Invalid request"],
   500: ["internal-error", "Internal server error"],

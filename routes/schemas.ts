@@ -70,7 +70,10 @@ const Timestamp = z.string().openapi({
 
 export const Job = z.object({
   id: z.string().openapi({ example: "01KAQ4Z3T7V6B6XG5N3W2R8M9C" }),
-  status: z.enum(["pending", "in-progress", "complete"]),
+  status: z.enum(["pending", "in-progress", "complete", "cancelled"]).openapi({
+    description: "`cancelled` from the moment of a `DELETE /jobs/{id}`; downloads already " +
+      "in flight then finish, and `finished` is stamped after the last one.",
+  }),
   created: Timestamp,
   finished: Timestamp.nullable(),
   total: z.number().int(),

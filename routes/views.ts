@@ -1,3 +1,4 @@
+import { jobStatus } from "../services/job_ops/summary.ts";
 import type { JobSnapshot } from "../services/store/jobs_repo.ts";
 import { apiState } from "../services/store/jobs_repo.ts";
 import type { ImageRecord, ItemRecord } from "../services/store/records.ts";
@@ -6,15 +7,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The public shape of a job. */
 export function jobView({ job, counts }: JobSnapshot) {
-  const done = counts.complete + counts.failed;
-  // Complete only once `finished` is stamped (right after the last item, by
-  // the job's pump or the sweep), so a client never sees "complete" with
-  // `finished: null`.
-  const status = job.finished !== null
-    ? "complete" as const
-    : done > 0 || job.started !== null
-    ? "in-progress" as const
-    : "pending" as const;
+  const status = jobStatus(job, counts);
   return {
     id: job.id,
     status,

@@ -19,6 +19,13 @@ const hostRules = z.string().default("").transform((csv, ctx) => {
   }
 });
 
+/** `whsec_<base64>` (the Standard Webhooks form) or any other non-empty string. */
+function isWebhookSecret(secret: string | undefined): boolean {
+  if (secret === undefined || !secret.startsWith("whsec_")) return true;
+  const b64 = secret.slice("whsec_".length);
+  return b64.length > 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(b64) && b64.length % 4 === 0;
+}
+
 /** Every setting the service reads from its environment, with defaults. */
 const EnvSchema = z.object({
   PORT: int(8000, 0, 65535),
@@ -49,7 +56,14 @@ const EnvSchema = z.object({
   INDEX_CACHE_MS: int(1_000, 0),
   EVENTS_HEARTBEAT_MS: int(15_000, 10),
   EVENTS_POLL_MS: int(1_000, 10),
-  WEBHOOK_SECRET: z.string().min(1).optional(),
+  WEBHOOK_SECRET: z.string().min(1).optional().refine(isWebhookSecret, {
+    message: "a whsec_ secret must be followed by base64",
+  }),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 1),
+  WEBHOOK_RETRIES: int(12, 0, 50),
+  WEBHOOK_RETRY_BASE_MS: int(5_000, 1),
+  // Fractional hours are allowed (0.001 is 3.6 s), which is how tests see jobs expire.
+  JOB_TTL_HOURS: z.coerce.number().positive().max(24 * 365 * 10).default(168),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -83,6 +97,10 @@ function toConfig(env: z.output<typeof EnvSchema>) {
     retryAfterCapMs: env.FETCH_RETRY_AFTER_CAP_MS,
     /** Signs webhooks; without it a `callback_url` is refused at submission. */
     webhookSecret: env.WEBHOOK_SECRET,
+    webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    webhookRetries: env.WEBHOOK_RETRIES,
+    webhookRetryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+    jobTtlMs: Math.round(env.JOB_TTL_HOURS * 3_600_000),
     fetch: {
       maxImageBytes: env.MAX_IMAGE_BYTES,
       maxImagePixels: env.MAX_IMAGE_PIXELS,

@@ -11,6 +11,7 @@ import { DnsResolver } from "./net/resolver.ts";
 import { JobsRepo } from "./store/jobs_repo.ts";
 import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
+import { createWebhookDeliverer } from "./webhooks/setup.ts";
 import { Worker } from "./worker/worker.ts";
 
 /** Everything the running service is made of, wired once from its configuration. */
@@ -54,8 +55,11 @@ export async function openService(config: Config): Promise<Service> {
     idempotency,
     { secret: config.webhookSecret, policy: config.fetch.policy, resolver: new DnsResolver() },
   );
+  const webhooks = createWebhookDeliverer(config, kv, k);
   const worker = new Worker({
     kv,
+    webhooks: webhooks?.deliverer,
+    jobTtlMs: config.jobTtlMs,
     batcher: new KvBatcher(kv),
     jobs,
     images,
@@ -91,6 +95,7 @@ export async function openService(config: Config): Promise<Service> {
       if (closed) return;
       closed = true;
       await worker.stop(config.shutdownGraceMs);
+      webhooks?.close();
       fetcher.close();
       blobs.close();
       kv.close();

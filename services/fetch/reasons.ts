@@ -14,6 +14,7 @@ export const FAILURE_REASONS = [
   "too_large",
   "too_many_pixels",
   "storage_error",
+  "cancelled",
 ] as const;
 
 export type FixedFailureReason = typeof FAILURE_REASONS[number];
@@ -34,5 +35,6 @@ export const FAILURE_REASON_DESCRIPTIONS: Record<FixedFailureReason | "http_<sta
   too_large: "The body exceeded MAX_IMAGE_BYTES.",
   too_many_pixels: "Width times height exceeds MAX_IMAGE_PIXELS.",
   storage_error: "The bytes could not be written to storage.",
+  cancelled: "The job was cancelled (DELETE /jobs/{id}) before this URL was downloaded.",
   "http_<status>": "The origin answered with a non-2xx status, e.g. http_404.",
 };

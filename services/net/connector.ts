@@ -58,7 +58,9 @@ const MAX_HEAD_BYTES = 64 * 1024;
  * Connections are kept alive and reused per scheme, address, port and TLS
  * name. A request that finds a reused connection closed by the origin (no
  * response byte received) is sent once more on a new connection: GET is
- * idempotent (RFC 9110 section 9.2.2).
+ * idempotent (RFC 9110 section 9.2.2). Other methods (a webhook's POST,
+ * with a small in-memory body and its `Content-Length`) always open a
+ * connection of their own and are never sent twice.
  */
 export class PinnedConnector implements Connector {
   readonly #connectTimeoutMs: number;
@@ -81,13 +83,17 @@ export class PinnedConnector implements Connector {
   async request(url: URL, target: PinnedTarget, init: RequestInit): Promise<PinnedResponse> {
     if (this.#closed) throw new Error("connector is closed");
     const method = (init.method ?? "GET").toUpperCase();
-    if (init.body != null) throw new TypeError("request bodies are not supported");
-    const head = requestHead(method, url, new Headers(init.headers));
+    const body = requestBody(method, init.body);
+    const head = requestHead(method, url, new Headers(init.headers), body);
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
     const key = `${url.protocol}|${target.address}|${target.port}|${url.hostname}`;
+    // Only GET and HEAD may go on a reused connection: if the origin closed it
+    // meanwhile they are sent again, which is safe for them alone (RFC 9110
+    // section 9.2.2). Anything else always gets a connection of its own.
+    const resendable = method === "GET" || method === "HEAD";
 
-    for (let fresh = false;; fresh = true) {
+    for (let fresh = !resendable;; fresh = true) {
       const reused = fresh ? null : this.#pool.take(key);
       const conn = reused ?? await this.#connect(url, target, signal);
       this.#busy.add(conn);
@@ -103,6 +109,7 @@ export class PinnedConnector implements Connector {
       let response: ResponseHead | null;
       try {
         await conn.write(head);
+        if (body !== null && body.length > 0) await conn.write(body);
         response = await readFinalHead(conn);
       } catch (err) {
         release(false);
@@ -165,13 +172,48 @@ export class PinnedConnector implements Connector {
   }
 }
 
-/** The request line in origin-form (RFC 9112 section 3.2.1), Host first, then the caller's fields. */
-function requestHead(method: string, url: URL, headers: Headers): Uint8Array {
+/** Largest request body: bodies are small, whole in memory (a webhook's JSON). */
+const MAX_REQUEST_BODY = 1024 * 1024;
+
+/**
+ * A request body as bytes, or null for none. Only a small in-memory body
+ * (string or bytes) is taken, and never with GET or HEAD, which go out
+ * exactly as before.
+ */
+function requestBody(method: string, body: RequestInit["body"]): Uint8Array | null {
+  if (body == null) return null;
+  if (method === "GET" || method === "HEAD") {
+    throw new TypeError(`a ${method} request cannot carry a body`);
+  }
+  const bytes = typeof body === "string"
+    ? new TextEncoder().encode(body)
+    : body instanceof Uint8Array
+    ? body
+    : null;
+  if (bytes === null) throw new TypeError("only string or Uint8Array request bodies are supported");
+  if (bytes.length > MAX_REQUEST_BODY) {
+    throw new TypeError(`request bodies are limited to ${MAX_REQUEST_BODY} bytes`);
+  }
+  return bytes;
+}
+
+/**
+ * The request line in origin-form (RFC 9112 section 3.2.1), Host first, then
+ * the caller's fields, then `Content-Length` when there is a body (always
+ * the body's real length, whatever the caller said).
+ */
+function requestHead(
+  method: string,
+  url: URL,
+  headers: Headers,
+  body: Uint8Array | null,
+): Uint8Array {
   let head = `${method} ${url.pathname || "/"}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   for (const [name, value] of headers) {
     if (name === "host" || name === "connection" || name === "content-length") continue;
     head += `${name}: ${value}\r\n`;
   }
+  if (body !== null) head += `content-length: ${body.length}\r\n`;
   head += "\r\n";
   // Field values are octets (Headers holds them as ByteStrings): latin1, not UTF-8,
   // so a validator an origin sent with bytes above 0x7f goes back exactly as received.

@@ -2,6 +2,7 @@ import type { FailureReason } from "../fetch/reasons.ts";
 import { commitInBatches, type Mutation } from "./kv_bulk.ts";
 import type { CountedState, ItemIndexState, Keys } from "./kv_keys.ts";
 import type { ImagesRepo } from "./images_repo.ts";
+import { ttlOf } from "./job_ttl.ts";
 import type { AtomicWriter } from "./kv_batcher.ts";
 import { listPage } from "./page.ts";
 import type { ItemRecord, JobRecord } from "./records.ts";
@@ -39,6 +40,8 @@ export interface Claim {
   index: number;
   item: ItemRecord;
   versionstamp: string;
+  /** The job's `expiresAt`: every write of the item carries the time left (see job_ttl.ts). */
+  expiresAt?: number;
 }
 
 export interface ItemPage {
@@ -54,8 +57,9 @@ export const apiState = (s: ItemRecord["state"]): ItemIndexState =>
 /** Jobs and their items in KV. Free of HTTP; the worker and the routes both use it. */
 export class JobsRepo {
   constructor(
-    private readonly kv: Deno.Kv,
-    private readonly keys: Keys,
+    /** Public for the job operations (services/job_ops) that write beside the repo. */
+    readonly kv: Deno.Kv,
+    readonly keys: Keys,
     private readonly images: ImagesRepo,
     private readonly useQueue: boolean,
   ) {}
@@ -98,7 +102,7 @@ export class JobsRepo {
       this.keys.jobCount(jobId, "complete"),
       this.keys.jobCount(jobId, "failed"),
     ]);
-    if (!job.value) return null;
+    if (!job.value || isExpired(job.value)) return null;
     const c = Number(complete.value?.value ?? 0n);
     const f = Number(failed.value?.value ?? 0n);
     return {
@@ -182,6 +186,7 @@ export class JobsRepo {
     owner: string,
     leaseMs: number,
     patch: Partial<ItemRecord> = {},
+    expiresAt?: number,
   ): Claim {
     const { notBefore: _, ...rest } = entry.value;
     const item: ItemRecord = {
@@ -191,8 +196,8 @@ export class JobsRepo {
       leaseOwner: owner,
       leaseUntil: Date.now() + leaseMs,
     };
-    op.check(entry).set(entry.key, item);
-    return { jobId, index, item, versionstamp: entry.versionstamp };
+    op.check(entry).set(entry.key, item, ttlOf({ expiresAt }));
+    return { jobId, index, item, versionstamp: entry.versionstamp, expiresAt };
   }
 
   /**
@@ -223,7 +228,7 @@ export class JobsRepo {
     const key = this.keys.item(claim.jobId, claim.index);
     const res = await this.kv.atomic()
       .check({ key, versionstamp: claim.versionstamp })
-      .set(key, next)
+      .set(key, next, ttlOf(claim))
       .commit();
     if (!res.ok) return false;
     claim.item = next;
@@ -241,7 +246,11 @@ export class JobsRepo {
     const { leaseOwner: _o, leaseUntil: _u, ...rest } = claim.item;
     const key = this.keys.item(claim.jobId, claim.index);
     op.check({ key, versionstamp: claim.versionstamp })
-      .set(key, { ...rest, ...patch, state: "pending", notBefore } satisfies ItemRecord);
+      .set(
+        key,
+        { ...rest, ...patch, state: "pending", notBefore } satisfies ItemRecord,
+        ttlOf(claim),
+      );
   }
 
   /**
@@ -263,10 +272,12 @@ export class JobsRepo {
       ...(claim.item.columns ? { columns: claim.item.columns } : {}),
     };
     const key = this.keys.item(jobId, index);
+    const ttl = ttlOf(claim);
+    // The counter's `sum` cannot carry an expiry (and drops one): the sweep deletes counters.
     op.check({ key, versionstamp: claim.versionstamp })
-      .set(key, next)
+      .set(key, next, ttl)
       .delete(this.keys.itemByState(jobId, "pending", index))
-      .set(this.keys.itemByState(jobId, outcome.state, index), null)
+      .set(this.keys.itemByState(jobId, outcome.state, index), null, ttl)
       .sum(this.keys.jobCount(jobId, outcome.state), 1n);
   }
 
@@ -282,12 +293,17 @@ export class JobsRepo {
     if (job.started !== null) return;
     const entry = await this.kv.get<JobRecord>(this.keys.job(job.id));
     if (!entry.value || entry.value.started !== null) return;
-    await this.kv.atomic().check(entry).set(entry.key, { ...entry.value, started: Date.now() })
+    await this.kv.atomic().check(entry)
+      .set(entry.key, { ...entry.value, started: Date.now() }, ttlOf(entry.value))
       .commit();
   }
 
-  /** Stamps `finished` and retires the job from the active set once every item is done. */
-  async finalizeIfDone(jobId: string): Promise<boolean> {
+  /**
+   * Stamps `finished` and retires the job from the active set once every
+   * item is done. `onEnd` adds to the commit that stamps `finished` (once
+   * per ending), e.g. the webhook outbox entry.
+   */
+  async finalizeIfDone(jobId: string, onEnd?: JobEndHook): Promise<boolean> {
     const [entry, complete, failed] = await this.kv.getMany<[JobRecord, Deno.KvU64, Deno.KvU64]>([
       this.keys.job(jobId),
       this.keys.jobCount(jobId, "complete"),
@@ -295,20 +311,42 @@ export class JobsRepo {
     ]);
     const job = entry.value;
     if (!job) return true;
+    // A retry is moving failed items back to pending: the counts are not final.
+    if (job.retrying) return false;
     const done = Number(complete.value?.value ?? 0n) + Number(failed.value?.value ?? 0n);
     if (done < job.total) return false;
     const op = this.kv.atomic().delete(this.keys.activeJob(jobId));
     if (job.finished === null) {
       const now = Date.now();
-      op.check(entry).set(entry.key, { ...job, finished: now, started: job.started ?? now });
+      const ended: JobRecord = { ...job, finished: now, started: job.started ?? now };
+      op.check(entry).set(entry.key, ended, ttlOf(job));
+      const counts = {
+        pending: 0,
+        complete: Number(complete.value?.value ?? 0n),
+        failed: Number(failed.value?.value ?? 0n),
+      };
+      onEnd?.(op, { job: ended, counts });
     }
     await op.commit();
     return true;
   }
 
   async getJob(jobId: string): Promise<JobRecord | null> {
-    return (await this.kv.get<JobRecord>(this.keys.job(jobId))).value;
+    const job = (await this.kv.get<JobRecord>(this.keys.job(jobId))).value;
+    return job && !isExpired(job) ? job : null;
   }
+}
+
+/** Adds writes to the commit that ends a job (see `finalizeIfDone`). */
+export type JobEndHook = (op: Deno.AtomicOperation, ended: JobSnapshot) => void;
+
+/**
+ * Past its `expiresAt`: gone for the API and the worker at once, although
+ * KV removes expired keys only about once a minute (and the sweep deletes
+ * what is left).
+ */
+export function isExpired(job: JobRecord, now = Date.now()): boolean {
+  return job.expiresAt !== undefined && job.expiresAt <= now;
 }
 
 /** Whether a worker may take the item now. */

@@ -14,6 +14,7 @@
  *   [ns, "job_intake_chunks", jobId, n]              -> IntakeChunk (a large list as submitted, until materialised)
  *   [ns, "job_repeats", jobId, line]                 -> RepeatRecord (a text/CSV line repeating an earlier URL)
  *   [ns, "idempotency_keys", key]                    -> IdempotencyRecord (expires after 24 h)
+ *   [ns, "webhook_outbox", deliveryId]               -> WebhookDelivery (a job ended; until delivered or given up)
  *   [ns, "images", urlHash]                          -> ImageRecord
  *   [ns, "images_by_seq", seq]                       -> ImageRecord (same commit as above)
  *   [ns, "url_leases", urlHash]                      -> UrlLease (one download per URL at a time)
@@ -54,6 +55,8 @@ export function keys(ns: string = DEFAULT_NAMESPACE) {
     jobRepeat: (jobId: string, line: number) => [ns, "job_repeats", jobId, line],
     jobRepeatsOf: (jobId: string) => [ns, "job_repeats", jobId],
     idempotencyKey: (key: string) => [ns, "idempotency_keys", key],
+    webhookDelivery: (deliveryId: string) => [ns, "webhook_outbox", deliveryId],
+    webhookOutbox: () => [ns, "webhook_outbox"],
     image: (urlHash: string) => [ns, "images", urlHash],
     images: () => [ns, "images"],
     imageBySeq: (seq: string) => [ns, "images_by_seq", seq],

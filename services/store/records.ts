@@ -22,6 +22,10 @@ export interface JobRecord {
   cancelled?: number;
   /** Epoch milliseconds after which the job and its items may be deleted. */
   expiresAt?: number;
+  /** Epoch milliseconds of the last `POST /jobs/{id}/retry`: earlier URL failures no longer settle items. */
+  retried?: number;
+  /** Set while a retry moves failed items back to pending; the worker finishes the move after a crash. */
+  retrying?: true;
 }
 
 /** `fetching` is `pending` with a lease: the API shows both as pending. */

@@ -29,6 +29,8 @@ export interface ItemContext {
   retryAfterCapMs: number;
   /** Aborted on shutdown: the attempt stops and the item goes back to pending. */
   signal: AbortSignal;
+  /** Whether the job has been cancelled (read from KV, briefly cached): then nothing more starts. */
+  isCancelled?: (jobId: string) => boolean | Promise<boolean>;
 }
 
 /**
@@ -75,12 +77,15 @@ async function step(
   entry: Deno.KvEntry<ItemRecord>,
   withSlot: SlotRunner,
 ): Promise<boolean> {
+  // Cancelled: leave it pending; the job's pump turns it into a `cancelled` item.
+  if (await ctx.isCancelled?.(job.id)) return true;
   const { urlHash } = entry.value;
   const asRead: Claim = {
     jobId: job.id,
     index,
     item: entry.value,
     versionstamp: entry.versionstamp,
+    expiresAt: job.expiresAt,
   };
   const url = await ctx.images.lookup(urlHash);
 
@@ -106,7 +111,16 @@ async function step(
   let claim!: Claim;
   const res = await ctx.batcher.commit((w) => {
     w.check(url.image, url.failure);
-    claim = ctx.jobs.addClaim(w, job.id, index, entry, ctx.owner, ctx.leaseMs, { attempts });
+    claim = ctx.jobs.addClaim(
+      w,
+      job.id,
+      index,
+      entry,
+      ctx.owner,
+      ctx.leaseMs,
+      { attempts },
+      job.expiresAt,
+    );
     ctx.images.addLease(w, urlHash, url.lease, holder, ctx.leaseMs);
   });
   if (!res.ok) return false;
@@ -119,7 +133,14 @@ async function step(
       await ctx.jobs.markStarted(job);
       job.started = Date.now(); // the pump's copy: later items skip the KV read
     }
-    await withSlot((release) => download(ctx, claim, url, attempts, heartbeat, release));
+    await withSlot(async (release) => {
+      // Claimed before the job was cancelled, but not started: not downloaded.
+      if (await ctx.isCancelled?.(job.id)) {
+        release();
+        return cancelClaimed(ctx, claim, attempts - 1, heartbeat);
+      }
+      return download(ctx, claim, url, attempts, heartbeat, release);
+    });
   } catch (err) {
     if (!(err instanceof DroppedTask)) throw err;
     dropped = true;
@@ -128,6 +149,26 @@ async function step(
   }
   if (dropped) await handBack(ctx, claim, attempts);
   return true;
+}
+
+/** Ends a claimed item of a cancelled job as `cancelled`, without downloading it. */
+async function cancelClaimed(
+  ctx: ItemContext,
+  claim: Claim,
+  attempts: number,
+  heartbeat: Heartbeat,
+): Promise<void> {
+  // Later commits check the versionstamps the last renewal wrote.
+  await heartbeat.stop();
+  await ctx.batcher.commit((w) => {
+    ctx.images.addReleaseLease(w, claim.item.urlHash);
+    ctx.jobs.addFinish(w, claim, {
+      state: "failed",
+      reason: "cancelled",
+      detail: "the job was cancelled before this URL was downloaded",
+      attempts,
+    });
+  });
 }
 
 /** Shutting down: gives the item and the URL back untouched, for the next process. */
@@ -153,7 +194,8 @@ function earlierOutcome(job: JobRecord, url: UrlState, attempts: number): Outcom
     return { state: "complete", attempts, ...(confirmedOnly ? { revalidated: true } : {}) };
   }
   const failure = url.failure.value;
-  if (failure && failure.at >= job.created) {
+  // After a retry, only failures newer than the retry count: older ones are what it retries.
+  if (failure && failure.at >= (job.retried ?? job.created)) {
     return { state: "failed", reason: failure.reason, detail: failure.detail, attempts };
   }
   return null;

@@ -1,13 +1,16 @@
 import { hostKey } from "../fetch/fetcher.ts";
+import { deleteExpiredJobs } from "../job_ops/expiry.ts";
+import { JobActions } from "../job_ops/job_actions.ts";
 import type { JobMessage } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
 import type { ItemRecord, JobRecord } from "../store/records.ts";
+import type { WebhookDeliverer } from "../webhooks/deliverer.ts";
 import { Admission } from "./admission.ts";
 import type { ItemContext } from "./process_item.ts";
 import { processItem } from "./process_item.ts";
 import { DroppedTask, Scheduler } from "./scheduler.ts";
 
-export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
+export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner" | "isCancelled"> {
   kv: Deno.Kv;
   concurrency: number;
   perHostConcurrency: number;
@@ -15,6 +18,10 @@ export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner"> {
   /** False where the KV has no queue (KV Connect, Deploy): the sweep drives everything. */
   useQueue: boolean;
   owner?: string;
+  /** Jobs are deleted this long after creation (JOB_TTL_HOURS); by the sweep when set. */
+  jobTtlMs?: number;
+  /** Delivers the webhooks of ended jobs: run by the sweep, and at once when a job ends here. */
+  webhooks?: WebhookDeliverer;
   /** Writes the items of a large list still held as submitted (see services/intake). */
   materialise?: (jobId: string) => Promise<void>;
 }
@@ -46,6 +53,18 @@ const MAX_PARKED = 5_000;
  */
 const PARKED_PASS_PAUSE_MS = 5_000;
 
+/** How long a job's cancel state read from KV is trusted before items read it again. */
+const LOOK_MS = 250;
+
+interface JobLook {
+  /** When the read that gave `cancelled` started; -1: read again. */
+  at: number;
+  cancelled: boolean;
+  /** The job changed in this process at this time: reads started before it are stale. */
+  since: number;
+  reading?: Promise<boolean>;
+}
+
 /**
  * Downloads the pending items of active jobs. A queue message or a local
  * notification starts a pump for a job; the sweep starts pumps for every
@@ -66,6 +85,9 @@ export class Worker {
   /** Wakes a job's pump from its pause between passes. */
   readonly #wakers = new Map<string, () => void>();
   readonly #abort = new AbortController();
+  /** Per job being worked on: whether it was cancelled when last read from KV, and when. */
+  readonly #looks = new Map<string, JobLook>();
+  readonly #actions: JobActions;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
 
@@ -75,7 +97,9 @@ export class Worker {
       ...opts,
       owner: opts.owner ?? `${Deno.pid}:${crypto.randomUUID()}`,
       signal: this.#abort.signal,
+      isCancelled: (jobId) => this.#isCancelled(jobId),
     };
+    this.#actions = new JobActions(opts.jobs, { useQueue: opts.useQueue });
     this.#scheduler = new Scheduler(opts.concurrency, opts.perHostConcurrency);
     this.#admission = new Admission({
       maxAhead: opts.concurrency * AHEAD_PER_SLOT,
@@ -98,9 +122,18 @@ export class Worker {
     this.#sweepTimer = setInterval(sweep, this.#opts.sweepIntervalMs);
   }
 
-  /** Starts pumping a job unless this process already is. Returns at once. */
+  /**
+   * Starts pumping a job unless this process already is (then its pump
+   * looks at the job again now: it may have been cancelled). Returns at once.
+   */
   notify(jobId: string): void {
-    if (this.#stopping || this.#pumps.has(jobId)) return;
+    if (this.#stopping) return;
+    if (this.#pumps.has(jobId)) {
+      // The job may have changed (a cancel here): the next item to start reads it again,
+      // and a read already under way is not trusted.
+      this.#looks.set(jobId, { at: -1, cancelled: false, since: Date.now() });
+      return this.#wakers.get(jobId)?.();
+    }
     const pump = this.#pump(jobId)
       .catch((err) => console.error(`job ${jobId}: ${(err as Error).message}`))
       .finally(() => this.#pumps.delete(jobId));
@@ -121,11 +154,15 @@ export class Worker {
    * collects the items of jobs whose POST died before it finished.
    */
   async sweep(): Promise<void> {
+    this.#opts.webhooks?.kick();
     for await (const jobId of this.#opts.jobs.activeJobIds()) {
       if (this.#stopping) return;
       this.notify(jobId);
     }
     await this.#opts.jobs.collectAbandoned(ABANDONED_CREATION_MS);
+    if (this.#opts.jobTtlMs !== undefined) {
+      await deleteExpiredJobs(this.#opts.jobs, this.#opts.jobTtlMs);
+    }
   }
 
   /**
@@ -146,6 +183,8 @@ export class Worker {
     await Promise.all(this.#pumps.values());
     await Promise.all(this.#items);
     clearTimeout(timer);
+    // A delivery cut short is sent again after its lease ends (at least once).
+    await this.#opts.webhooks?.idle();
   }
 
   /**
@@ -206,6 +245,53 @@ export class Worker {
     else this.#parkedByJob.set(jobId, n);
   }
 
+  /**
+   * The job as KV has it now, after finishing what a cancel or a retry left
+   * to do (their commits may have been cut short by a crash). Null when the
+   * job is gone (expired).
+   */
+  async #lookAtJob(jobId: string): Promise<JobRecord | null> {
+    const started = Date.now();
+    let job = await this.#opts.jobs.getJob(jobId);
+    if (job?.retrying) {
+      await this.#actions.requeueFailed(jobId);
+      job = await this.#opts.jobs.getJob(jobId);
+    }
+    if (!job) return null;
+    if (job.cancelled !== undefined) {
+      await this.#actions.cancelPending(jobId);
+    }
+    this.#remember(jobId, started, job.cancelled !== undefined);
+    return job;
+  }
+
+  /**
+   * Whether the job was cancelled, as read from KV at most LOOK_MS ago (one
+   * read per job at a time): asked before each item is claimed and again
+   * when its download is about to start, so a cancel by any instance stops
+   * the downloads that have not started within that time.
+   */
+  #isCancelled(jobId: string): boolean | Promise<boolean> {
+    const look = this.#looks.get(jobId);
+    if (look && Date.now() - look.at < LOOK_MS) return look.cancelled;
+    if (look?.reading) return look.reading;
+    const started = Date.now();
+    const reading = this.#opts.jobs.getJob(jobId).then((job) => {
+      const cancelled = job?.cancelled !== undefined;
+      this.#remember(jobId, started, cancelled);
+      return cancelled;
+    }, () => look?.cancelled ?? false);
+    this.#looks.set(jobId, { ...(look ?? { at: -1, cancelled: false, since: 0 }), reading });
+    return reading;
+  }
+
+  /** Keeps what a read that started at `started` saw, unless the job changed after it started. */
+  #remember(jobId: string, started: number, cancelled: boolean): void {
+    const since = this.#looks.get(jobId)?.since ?? 0;
+    if (started >= since) this.#looks.set(jobId, { at: started, cancelled, since });
+    else this.#looks.set(jobId, { at: -1, cancelled: false, since });
+  }
+
   /** Ends a job's pause between passes, unless it still has parked items to get through. */
   #wake(jobId: string): void {
     if (!this.#parkedByJob.has(jobId)) this.#wakers.get(jobId)?.();
@@ -215,11 +301,13 @@ export class Worker {
     const { jobs } = this.#opts;
     // A large list's items are written after its 202; any pump finishes the job first.
     await this.#opts.materialise?.(jobId);
-    const job = await jobs.getJob(jobId);
-    if (!job) return;
     // Items below this index are all done: later passes start here.
     let lowWater = 0;
     while (!this.#stopping) {
+      // Read each pass: a cancel or a retry (by any instance) shows up here.
+      const job = await this.#lookAtJob(jobId);
+      if (!job) return;
+      const cancelled = job.cancelled !== undefined;
       let pending = 0;
       let nextDue = Infinity;
       let contiguousDone = true;
@@ -233,7 +321,7 @@ export class Worker {
         }
         contiguousDone = false;
         pending++;
-        if (this.#inFlight.has(`${jobId}/${index}`)) continue;
+        if (cancelled || this.#inFlight.has(`${jobId}/${index}`)) continue;
         const now = Date.now();
         if (!isClaimable(item, now)) {
           nextDue = Math.min(nextDue, item.notBefore ?? item.leaseUntil ?? now);
@@ -242,7 +330,9 @@ export class Worker {
         if (this.#stopping || !await this.#admit(job, index, entry)) return;
       }
       if (pending === 0) {
-        await jobs.finalizeIfDone(jobId);
+        await jobs.finalizeIfDone(jobId, this.#actions.onEnd);
+        this.#looks.delete(jobId);
+        if (job.callbackUrl) this.#opts.webhooks?.kick();
         return;
       }
       // Look again when one of this job's downloads ends or a retry falls due.
