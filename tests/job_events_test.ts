@@ -420,3 +420,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test("events: invalid lines of a large list reach the stream as its items are written", async () => {
+  const t = await startTestService({ EVENTS_POLL_MS: "50" }, { startWorker: false });
+  const server = serveApp(t.app.fetch);
+  const client = new AbortController();
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const lines = Array.from(
+      { length: 12_000 },
+      (_, i) => i % 1000 === 999 ? `bad line ${i}` : `https://images.example.com/l/${i}.png`,
+    );
+    const res = await t.app.request("/images", {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: lines.join("\n"),
+    });
+    assert.equal(res.status, 202, await res.clone().text());
+    const { id } = await res.json();
+    // The stream opens before the items exist; writing them changes no counter.
+    guard = setTimeout(() => client.abort(), 10_000);
+    const stream = await events(server.base, id, undefined, client.signal);
+    const reading = readSse(stream, (r) => ofKind(r.events, "failed").length === 12);
+    await new Promise((r) => setTimeout(r, 200));
+    await t.service.intake.materialise(id);
+    const read = await reading;
+    client.abort();
+    const failed = ofKind(read.events, "failed").map((e) => e.data);
+    assert.deepEqual(
+      failed.map((f) => f.line),
+      Array.from({ length: 12 }, (_, i) => i * 1000 + 1000),
+    );
+    assert.ok(failed.every((f) => f.reason === "invalid_url" && f.url.startsWith("bad line")));
+    assert.deepEqual(ofKind(read.events, "progress")[0].data.counts, {
+      pending: 11_988,
+      complete: 0,
+      failed: 12,
+    });
+  } finally {
+    clearTimeout(guard);
+    client.abort();
+    await server.close();
+    await t.close();
+  }
+});

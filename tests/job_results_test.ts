@@ -173,6 +173,25 @@ Deno.test("results of a JSON list: the result columns only, in submission order"
   }
 });
 
+Deno.test("results: 409 with Retry-After while a large list's items are still being written", async () => {
+  const t = await startTestService({}, { startWorker: false });
+  try {
+    const { id } = await submit(t.app, { urls: ["https://images.example.com/a.png"] });
+    // What services/intake leaves while it materialises a large list's items.
+    const intake = t.service.jobs.keys.jobIntake(id);
+    await t.service.kv.set(intake, { next: 0, chunks: 1 });
+    for (const path of ["results.csv", "results.ndjson"]) {
+      const res = await t.app.request(`/jobs/${id}/${path}`);
+      assert.equal(res.headers.get("retry-after"), "1");
+      await assertProblem(res, 409);
+    }
+    await t.service.kv.delete(intake);
+    assert.equal((await t.app.request(`/jobs/${id}/results.csv`)).status, 200);
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("results: an unknown job is a 404 problem", async () => {
   const t = await startTestService({}, { startWorker: false });
   try {

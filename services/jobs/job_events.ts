@@ -29,6 +29,9 @@ export const RETRY_MS = 2000;
 /** Failed items read per batch when sending failed events. */
 const FAILED_BATCH = 100;
 
+/** A failed-index scan is followed by at least this many times its own duration without one. */
+const SCAN_COST_FACTOR = 4;
+
 /** Reads of a turn that may fail in a row (a busy shared KV file) before the stream gives up. */
 const MAX_READ_FAILURES = 20;
 
@@ -120,6 +123,7 @@ export class JobEvents {
       let frontier = 0;
       let scannedTo = "";
       let failures = 0;
+      let nextScanAt = 0;
       for (;;) {
         const turn = Date.now();
         let written, pending, entries;
@@ -138,7 +142,12 @@ export class JobEvents {
         const { snapshot, versionstamp } = entries;
         if (!snapshot || signal.aborted) return;
         const bound = maxStamp(versionstamp, written.stamp);
-        if (bound !== scannedTo) {
+        // A scan reads the failed index from the frontier on: when one item
+        // holds the frontier back in a large job, that can take a while, so
+        // scans are spaced by four times their cost (the last one never waits).
+        const ended = snapshot.job.finished !== null;
+        if (bound !== scannedTo && (ended || Date.now() >= nextScanAt)) {
+          const scanStart = Date.now();
           for await (const m of this.#failedSince(jobId, position, frontier, bound, signal)) {
             yield m;
             lastSent = Date.now();
@@ -146,6 +155,7 @@ export class JobEvents {
           if (signal.aborted) return;
           scannedTo = bound;
           frontier = Math.max(frontier, Math.min(pending ?? Infinity, written.count));
+          nextScanAt = Date.now() + SCAN_COST_FACTOR * (Date.now() - scanStart);
         }
         const summary = this.opts.summarize(snapshot);
         const { complete, failed } = snapshot.counts;
@@ -159,7 +169,7 @@ export class JobEvents {
           };
           lastSent = Date.now();
         }
-        if (snapshot.job.finished !== null) {
+        if (ended) {
           yield { id: encodePosition({ ...position, ended: true }), event: "end", data: summary };
           return;
         }
