@@ -11,22 +11,6 @@ import { type ServiceProcess, spawnService } from "./support/subprocess.ts";
 
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
-// Cases waiting for routes other parts of issue 8 are building; they run
-// (and must pass) as soon as the ignore is taken off.
-const WAITS_FOR_RESULTS = true; // GET /jobs/{id}/results.csv and .ndjson (part Y)
-const WAITS_FOR_EVENTS = true; // GET /jobs/{id}/events (part Y)
-const WAITS_FOR_INTAKE = false; // Idempotency-Key and invalid lines as failed items (part X)
-if (WAITS_FOR_RESULTS || WAITS_FOR_EVENTS || WAITS_FOR_INTAKE) {
-  console.warn(
-    "cli_test.ts: some CLI end-to-end cases are ignored until these routes land: " +
-      [
-        WAITS_FOR_RESULTS && "results files (Y)",
-        WAITS_FOR_EVENTS && "job event stream (Y)",
-        WAITS_FOR_INTAKE && "Idempotency-Key and per-line failures (X)",
-      ].filter(Boolean).join(", "),
-  );
-}
-
 interface CliRun {
   code: number;
   stdout: string;
@@ -278,7 +262,6 @@ Deno.test({
 
 Deno.test({
   name: "ingest reads CSV from stdin and writes the results file (CSV, and NDJSON by name)",
-  ignore: WAITS_FOR_RESULTS,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -326,7 +309,6 @@ Deno.test({
 
 Deno.test({
   name: "ingest run twice on the same list follows the same job instead of making a second",
-  ignore: WAITS_FOR_INTAKE,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -348,7 +330,6 @@ Deno.test({
 
 Deno.test({
   name: "ingest counts invalid lines as failures and shows their line numbers",
-  ignore: WAITS_FOR_INTAKE,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -366,7 +347,6 @@ Deno.test({
 
 Deno.test({
   name: "ingest follows the job's event stream, not polling, to the last progress line",
-  ignore: WAITS_FOR_EVENTS,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -425,7 +405,7 @@ Deno.test({
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.match(run.stdout, /12 of 12 stored, 0 failed\./);
       // With the events route, the stream was picked up again on the new process.
-      if (!WAITS_FOR_EVENTS) assert.doesNotMatch(run.stderr, /polling/);
+      assert.doesNotMatch(run.stderr, /polling/);
       assert.equal(progressLines(run.stdout).at(-1)!.split(",")[0], "progress: 12/12 done (100%)");
     } finally {
       service.child.kill("SIGTERM");
