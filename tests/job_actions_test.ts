@@ -226,3 +226,42 @@ Deno.test("a cancel recorded by another instance stops this one's worker", async
     await origin.close();
   }
 });
+
+Deno.test("retry leaves URLs that failed as invalid_url at submission failed, untouched", async () => {
+  const png = await makeImage("png", { width: 5, height: 5, seed: 36 });
+  const origin = startImageOrigin({ "/a.png": { status: 503, body: "down" } });
+  const t = await startTestService({ FETCH_ALLOW_HOSTS: origin.allowRule, FETCH_RETRIES: "0" });
+  try {
+    const res = await t.app.request("/images", {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: `not a url\n${origin.url("/a.png")}\n`,
+    });
+    assert.equal(res.status, 202, await res.clone().text());
+    const job = await res.json();
+    const first = await waitFor(t.app, job.id, ended);
+    assert.deepEqual(first.counts, { pending: 0, complete: 0, failed: 2 });
+
+    origin.set("/a.png", { body: png });
+    assert.equal((await t.app.request(`/jobs/${job.id}/retry`, { method: "POST" })).status, 202);
+    const done = await waitFor(t.app, job.id, ended);
+    assert.deepEqual(done.counts, { pending: 0, complete: 1, failed: 1 });
+    const items = await allItems(t.app, job.id);
+    const invalid = items.find((i) => i.reason === "invalid_url");
+    assert.ok(invalid, JSON.stringify(items));
+    assert.equal(invalid.state, "failed");
+    assert.equal(invalid.attempts, 0);
+    const fixed = items.find((i) => i.url === origin.url("/a.png"));
+    assert.equal(fixed?.state, "complete");
+    assert.equal(fixed?.attempts, 2);
+
+    // Only the invalid line is left failed: nothing to retry, the job comes back unchanged.
+    const again = await t.app.request(`/jobs/${job.id}/retry`, { method: "POST" });
+    assert.equal(again.status, 202);
+    assert.equal((await again.json()).finished, done.finished);
+    assert.equal(origin.hits("/a.png"), 2);
+  } finally {
+    await t.close();
+    await origin.close();
+  }
+});

@@ -262,3 +262,50 @@ Deno.test("a failed delivery is rescheduled with backoff and given up after the 
     kv.close();
   }
 });
+
+Deno.test("a delivery outlives the process: one stopped mid-attempt is delivered by the next on the same KV", async () => {
+  const png = await makeImage("png", { width: 4, height: 4, seed: 43 });
+  const images = startImageOrigin({ "/a.png": { body: png } });
+  const received: Received[] = [];
+  let stall = true;
+  const receiver = serveOrigin(async (req) => {
+    received.push({ headers: Object.fromEntries(req.headers), body: await req.text() });
+    if (stall) await new Promise((r) => setTimeout(r, 1_000));
+    return new Response("ok");
+  });
+  const dir = await Deno.makeTempDir({ prefix: "image-ingest-webhook-" });
+  const env = {
+    FETCH_ALLOW_HOSTS: `${images.allowRule},127.0.0.1:${receiver.port}`,
+    WEBHOOK_SECRET: SECRET,
+    WEBHOOK_TIMEOUT_MS: "300",
+    WEBHOOK_RETRY_BASE_MS: "50",
+    KV_PATH: `${dir}/kv.sqlite3`,
+  };
+  try {
+    const first = await startTestService(env);
+    let jobId: string;
+    try {
+      jobId = (await submit(first.app, {
+        urls: [images.url("/a.png")],
+        callback_url: receiver.url("/h"),
+      })).id;
+      await until(() => received.length === 1);
+    } finally {
+      await first.close();
+    }
+    stall = false;
+    const second = await startTestService(env);
+    try {
+      await until(() => received.length >= 2);
+      assert.equal(received[1].headers["webhook-id"], received[0].headers["webhook-id"]);
+      const event = new Webhook(SECRET).verify(received[1].body, received[1].headers) as any;
+      assert.equal(event.data.id, jobId);
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await images.close();
+    await receiver.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
