@@ -280,7 +280,7 @@ function entrySize(e: ListEntry): number {
  */
 function encoded(chunk: IntakeChunk): string[] {
   const json = JSON.stringify(chunk);
-  const bytes = /[^\u0000-\u00ff]/.test(json) ? json.length * 2 : json.length;
+  const bytes = /[\u0100-\uffff]/.test(json) ? json.length * 2 : json.length;
   if (bytes <= MAX_CHUNK_VALUE_BYTES || chunk.entries.length + chunk.repeats.length <= 1) {
     return [json];
   }
