@@ -138,10 +138,13 @@ const resultsResponses = (type: string, description: string, example: string) =>
     content: { [type]: { schema: z.string().openapi({ example }) } },
   },
   404: problem("No job has this id."),
-  409: problem(
-    "The job's list is still being written (a large list, just submitted): retry in a " +
-      "moment (`Retry-After`).",
-  ),
+  409: {
+    ...problem(
+      "The job's list is still being written (a large list, just submitted): retry after " +
+        "`Retry-After` seconds.",
+    ),
+    headers: z.object({ "Retry-After": z.string().openapi({ example: "1" }) }),
+  },
 });
 
 export const jobResultsCsv = createRoute({

@@ -33,8 +33,8 @@ Deno.test("events: retry, progress at once, one failed event per failed URL, the
     const png = await makeImage("png", { width: 4, height: 4 });
     const urls: string[] = [];
     for (let i = 0; i < 6; i++) {
-      origin.set(`/ok${i}.png`, { body: png, delayMs: 100 * i });
-      origin.set(`/missing${i}`, { status: 404, body: "no", delayMs: 100 * i });
+      origin.set(`/ok${i}.png`, { body: png, delayMs: 250 * (i + 1) });
+      origin.set(`/missing${i}`, { status: 404, body: "no", delayMs: 250 * (i + 1) });
       urls.push(origin.url(`/ok${i}.png`), origin.url(`/missing${i}`));
     }
     const { id } = await submit(t.app, { urls });
