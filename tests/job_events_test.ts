@@ -464,3 +464,39 @@ Deno.test("events: invalid lines of a large list reach the stream as its items a
     await t.close();
   }
 });
+
+Deno.test("events: a cancelled job's stream reports the cancelled URLs and ends with status cancelled", async () => {
+  const origin = startImageOrigin();
+  const t = await startTestService({
+    FETCH_ALLOW_HOSTS: origin.allowRule,
+    WORKER_CONCURRENCY: "1",
+    PER_HOST_CONCURRENCY: "1",
+  });
+  const server = serveApp(t.app.fetch);
+  try {
+    const png = await makeImage("png", { width: 4, height: 3 });
+    const urls = [0, 1, 2, 3, 4].map((i) => {
+      origin.set(`/c${i}.png`, { body: png, delayMs: 400 });
+      return origin.url(`/c${i}.png`);
+    });
+    const { id } = await submit(t.app, { urls });
+    const res = await events(server.base, id);
+    const reading = readSse(res);
+    await waitFor(() => origin.totalHits() > 0, "the first download to start");
+    const cancel = await t.app.request(`/jobs/${id}`, { method: "DELETE" });
+    assert.equal(cancel.status, 202);
+    const read = await reading;
+    assert.ok(read.closed);
+    const end = read.events.at(-1)!;
+    assert.equal(end.event, "end");
+    assert.equal(end.data.status, "cancelled");
+    const cancelled = ofKind(read.events, "failed").filter((e) => e.data.reason === "cancelled");
+    assert.equal(cancelled.length, end.data.counts.failed);
+    assert.ok(cancelled.length >= 3, `${cancelled.length} URLs never started`);
+    assert.equal(end.data.counts.complete + end.data.counts.failed, 5);
+  } finally {
+    await server.close();
+    await t.close();
+    await origin.close();
+  }
+});
