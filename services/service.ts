@@ -50,7 +50,7 @@ export async function openService(config: Config): Promise<Service> {
   const fetcher = createFetcher(config.fetch, { blobs });
   const idempotency = new IdempotencyRepo(kv, k);
   const intake = new Intake(
-    new JobWriter(kv, k, images, idempotency, useQueue),
+    new JobWriter(kv, k, images, idempotency, useQueue, undefined, config.jobTtlMs),
     jobs,
     idempotency,
     { secret: config.webhookSecret, policy: config.fetch.policy, resolver: new DnsResolver() },

@@ -86,7 +86,7 @@ Deno.test("the expiry sweep stops at the first job still within its TTL", async 
   }
 });
 
-Deno.test("every worker write of a job's keys keeps the job's expiry (a set without expireIn would drop it)", async () => {
+Deno.test("a job's keys carry its expiry from submission, and every worker write keeps it (a set without expireIn would drop it)", async () => {
   const { DatabaseSync } = await import("node:sqlite");
   const png = await makeImage("png", { width: 4, height: 4, seed: 53 });
   const origin = startImageOrigin({ "/a.png": { body: png }, "/b.png": { body: png } });
@@ -102,10 +102,13 @@ Deno.test("every worker write of a job's keys keeps the job's expiry (a set with
       urls: [origin.url("/a.png"), origin.url("/b.png"), origin.url("/missing.png")],
     });
     jobId = job.id;
-    // The expiry a job gets at submission, set here so this test covers the worker's writes.
-    const entry = await t.service.kv.get<Record<string, unknown>>(["default", "jobs", jobId]);
-    expiresAt = Date.now() + 3_600_000;
-    await t.service.kv.set(entry.key, { ...entry.value, expiresAt }, { expireIn: 3_600_000 });
+    const entry = await t.service.kv.get<{ created: number; expiresAt?: number }>(
+      ["default", "jobs", jobId],
+    );
+    expiresAt = entry.value!.expiresAt!;
+    assert.equal(expiresAt, entry.value!.created + t.service.config.jobTtlMs);
+    // Before any download: the job, its active marker, three items and three state entries.
+    assertExpiries(expirations(kvPath, jobId), expiresAt, 8);
     t.service.worker.start();
     await waitForJob(t.app, jobId);
   } finally {
@@ -113,24 +116,35 @@ Deno.test("every worker write of a job's keys keeps the job's expiry (a set with
     await origin.close();
   }
   try {
-    const db = new DatabaseSync(kvPath, { readOnly: true });
+    // Done: the active marker is gone.
+    assertExpiries(expirations(kvPath, jobId), expiresAt, 7);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  /** Each of the job's KV rows and its expiry, read from the SQLite file itself. */
+  function expirations(path: string, id: string) {
+    const db = new DatabaseSync(path, { readOnly: true });
     const rows = db.prepare("SELECT k, expiration_ms FROM kv").all() as {
       k: Uint8Array;
       expiration_ms: number;
     }[];
     db.close();
     const text = (k: Uint8Array) => new TextDecoder("latin1").decode(k);
-    const ofJob = rows.filter((r) => text(r.k).includes(jobId));
-    const counters = ofJob.filter((r) => text(r.k).includes("job_counts"));
-    const rest = ofJob.filter((r) => !text(r.k).includes("job_counts"));
-    // The job, three items and their three state index entries.
-    assert.equal(rest.length, 7, rest.map((r) => text(r.k)).join(" | "));
+    return rows.filter((r) => text(r.k).includes(id)).map((r) => ({
+      key: text(r.k),
+      expiration: r.expiration_ms,
+    }));
+  }
+
+  function assertExpiries(rows: { key: string; expiration: number }[], at: number, n: number) {
+    const counters = rows.filter((r) => r.key.includes("job_counts"));
+    const rest = rows.filter((r) => !r.key.includes("job_counts"));
+    assert.equal(rest.length, n, rest.map((r) => r.key).join(" | "));
     for (const r of rest) {
-      assert.ok(Math.abs(r.expiration_ms - expiresAt) < 60_000, `${text(r.k)}: ${r.expiration_ms}`);
+      assert.ok(Math.abs(r.expiration - at) < 60_000, `${r.key}: ${r.expiration} vs ${at}`);
     }
     // Counters are summed, which keeps no expiry: the sweep deletes them.
     assert.equal(counters.length, 2);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -10,7 +10,7 @@ import { WebhookDeliverer } from "../services/webhooks/deliverer.ts";
 import type { WebhookDelivery } from "../services/webhooks/outbox.ts";
 import { WebhookSigner } from "../services/webhooks/signing.ts";
 import { startTestService } from "./support/app.ts";
-import { submit } from "./support/http.ts";
+import { submit, waitForJob } from "./support/http.ts";
 import { startImageOrigin } from "./support/image_origin.ts";
 import { makeImage } from "./support/images.ts";
 import { serveOrigin } from "./support/origin.ts";
@@ -133,6 +133,40 @@ Deno.test("a job with callback_url POSTs its signed summary when it ends, retryi
     const left = [];
     for await (const e of t.service.kv.list({ prefix: keys().webhookOutbox() })) left.push(e);
     assert.equal(left.length, 0);
+  } finally {
+    await t.close();
+    await images.close();
+    await receiver.close();
+  }
+});
+
+Deno.test("a job that ends at submission (its URLs stored already or invalid) still gets its webhook", async () => {
+  const png = await makeImage("png", { width: 4, height: 4, seed: 47 });
+  const images = startImageOrigin({ "/a.png": { body: png } });
+  const { origin: receiver, received } = startReceiver();
+  const t = await startTestService({
+    FETCH_ALLOW_HOSTS: `${images.allowRule},127.0.0.1:${receiver.port}`,
+    WEBHOOK_SECRET: SECRET,
+  });
+  try {
+    const first = await submit(t.app, { urls: [images.url("/a.png")] });
+    await waitForJob(t.app, first.id);
+    const res = await t.app.request(
+      `/images?callback_url=${encodeURIComponent(receiver.url("/hooks"))}`,
+      {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: `${images.url("/a.png")}\nnot a url\n`,
+      },
+    );
+    assert.equal(res.status, 202, await res.clone().text());
+    const job = await res.json();
+    assert.equal(job.status, "complete", "ended at submission");
+    await until(() => received.length >= 1);
+    const event = new Webhook(SECRET).verify(received[0].body, received[0].headers) as any;
+    assert.equal(event.type, "job.completed");
+    assert.equal(event.data.id, job.id);
+    assert.deepEqual(event.data.counts, { pending: 0, complete: 1, failed: 1 });
   } finally {
     await t.close();
     await images.close();

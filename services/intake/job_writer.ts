@@ -16,6 +16,7 @@
  * Either way the job becomes visible in one final commit, which also claims
  * the `Idempotency-Key` (guarded by "not claimed yet") and nudges the worker.
  */
+import { ttlOf } from "../store/job_ttl.ts";
 import { commitInBatches, type Mutation } from "../store/kv_bulk.ts";
 import type { Keys } from "../store/kv_keys.ts";
 import type { ImagesRepo } from "../store/images_repo.ts";
@@ -23,6 +24,7 @@ import type { IdempotencyRecord, IdempotencyRepo } from "../store/idempotency_re
 import { ulid, urlHash } from "../store/ids.ts";
 import type { JobMessage, JobSnapshot } from "../store/jobs_repo.ts";
 import type { ItemRecord, JobRecord, RepeatRecord } from "../store/records.ts";
+import { outboxOnEnd } from "../webhooks/outbox.ts";
 import type { ListEntry, RepeatedLine } from "./list_parser.ts";
 
 /** A list ready to become a job. */
@@ -71,6 +73,8 @@ export class JobWriter {
     private readonly idempotency: IdempotencyRepo,
     private readonly useQueue: boolean,
     private readonly directMax = DIRECT_MAX,
+    /** `JOB_TTL_HOURS` in ms: every key the job writes carries what is left of it. */
+    private readonly jobTtlMs?: number,
   ) {}
 
   async create(
@@ -79,6 +83,8 @@ export class JobWriter {
   ): Promise<CreateOutcome> {
     const id = ulid();
     const created = Date.now();
+    const expiresAt = this.jobTtlMs === undefined ? undefined : created + this.jobTtlMs;
+    const ttl = ttlOf({ expiresAt }, created);
     // The marker goes first: items written without a job are then found by the sweep.
     const marked = this.kv.set(this.keys.creatingJob(id), created);
     const invalid = spec.entries.filter((e) => e.invalid !== undefined).length;
@@ -98,7 +104,7 @@ export class JobWriter {
         mutations.push(...this.#itemMutations(id, index, entry, hashes[index], done, created));
       });
       for (const r of spec.repeats) mutations.push(this.#repeatMutation(id, r));
-      await commitInBatches(this.kv, mutations);
+      await commitInBatches(this.kv, mutations.map((m) => ({ ...m, ...ttl })));
     } else {
       await marked;
       // One string per chunk: far cheaper for KV to encode than thousands of small objects.
@@ -110,6 +116,7 @@ export class JobWriter {
           key: this.keys.jobIntakeChunk(id, n),
           value,
           size: value.length * 2 + 100,
+          ...ttl,
         })),
       );
       chunkCount = chunks.length;
@@ -127,22 +134,31 @@ export class JobWriter {
       source: spec.source,
       ...(spec.csvHeader ? { csvHeader: spec.csvHeader } : {}),
       ...(spec.callbackUrl ? { callbackUrl: spec.callbackUrl } : {}),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
     };
     const op = this.kv.atomic()
       .check({ key: this.keys.job(id), versionstamp: null })
-      .set(this.keys.job(id), job)
+      .set(this.keys.job(id), job, ttl)
       .set(this.keys.jobCount(id, "complete"), new Deno.KvU64(BigInt(stored)))
       .set(this.keys.jobCount(id, "failed"), new Deno.KvU64(BigInt(invalid)))
       .delete(this.keys.creatingJob(id));
     if (!direct) {
-      op.set(this.keys.jobIntake(id), { next: 0, chunks: chunkCount } satisfies IntakeProgress);
+      op.set(
+        this.keys.jobIntake(id),
+        { next: 0, chunks: chunkCount } satisfies IntakeProgress,
+        ttl,
+      );
     }
     if (claim) {
       this.idempotency.addClaim(op, claim.key, { jobId: id, fingerprint: claim.fingerprint });
     }
+    const counts = { pending: total - stored - invalid, complete: stored, failed: invalid };
     if (!allDone) {
-      op.set(this.keys.activeJob(id), null);
+      op.set(this.keys.activeJob(id), null, ttl);
       if (this.useQueue) op.enqueue({ kind: "job", jobId: id } satisfies JobMessage);
+    } else {
+      // Ended at submission (every URL stored or invalid): its webhook goes out as for any end.
+      outboxOnEnd(this.keys)(op, { job, counts });
     }
     const res = await op.commit();
     if (!res.ok) {
@@ -152,13 +168,7 @@ export class JobWriter {
       await this.#discard(id).catch(() => {});
       return { created: false, claimed: winner };
     }
-    return {
-      created: true,
-      snapshot: {
-        job,
-        counts: { pending: total - stored - invalid, complete: stored, failed: invalid },
-      },
-    };
+    return { created: true, snapshot: { job, counts } };
   }
 
   /**
@@ -185,22 +195,23 @@ export class JobWriter {
       const hashes = chunk.entries.map((e) => urlHash(e.url));
       const storedIndexes = await this.#stored(chunk.entries, hashes, job.refresh);
       const now = Date.now();
+      const ttl = ttlOf(job, now);
       const op = this.kv.atomic().check(progress).delete(chunkEntry.key);
       chunk.entries.forEach((entry, i) => {
         const done = storedIndexes.has(i);
         for (const m of this.#itemMutations(jobId, chunk.start + i, entry, hashes[i], done, now)) {
-          if (m.type === "set") op.set(m.key, m.value);
+          if (m.type === "set") op.set(m.key, m.value, ttl);
         }
       });
       for (const r of chunk.repeats) {
         const m = this.#repeatMutation(jobId, r);
-        if (m.type === "set") op.set(m.key, m.value);
+        if (m.type === "set") op.set(m.key, m.value, ttl);
       }
       if (storedIndexes.size > 0) {
         op.sum(this.keys.jobCount(jobId, "complete"), BigInt(storedIndexes.size));
       }
       if (next + 1 >= chunks) op.delete(progress.key);
-      else op.set(progress.key, { next: next + 1, chunks } satisfies IntakeProgress);
+      else op.set(progress.key, { next: next + 1, chunks } satisfies IntakeProgress, ttl);
       await op.commit(); // A failed check means another materialiser wrote it: read again.
     }
   }

@@ -3,7 +3,7 @@ const MAX_MUTATIONS = 1000;
 const MAX_COMMIT_BYTES = 700_000;
 
 export type Mutation =
-  | { type: "set"; key: Deno.KvKey; value: unknown; size: number }
+  | { type: "set"; key: Deno.KvKey; value: unknown; size: number; expireIn?: number }
   | { type: "delete"; key: Deno.KvKey; size: number };
 
 /**
@@ -23,8 +23,9 @@ export async function commitInBatches(kv: Deno.Kv, mutations: Mutation[]): Promi
       count = 0;
       bytes = 0;
     }
-    if (m.type === "set") op.set(m.key, m.value);
-    else op.delete(m.key);
+    if (m.type === "set") {
+      op.set(m.key, m.value, m.expireIn === undefined ? undefined : { expireIn: m.expireIn });
+    } else op.delete(m.key);
     count++;
     bytes += m.size;
   }
