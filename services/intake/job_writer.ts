@@ -22,7 +22,7 @@ import type { Keys } from "../store/kv_keys.ts";
 import type { ImagesRepo } from "../store/images_repo.ts";
 import type { IdempotencyRecord, IdempotencyRepo } from "../store/idempotency_repo.ts";
 import { ulid, urlHash } from "../store/ids.ts";
-import type { JobMessage, JobSnapshot } from "../store/jobs_repo.ts";
+import { deleteUnpublishedJob, type JobMessage, type JobSnapshot } from "../store/jobs_repo.ts";
 import type { ItemRecord, JobRecord, RepeatRecord } from "../store/records.ts";
 import { outboxOnEnd } from "../webhooks/outbox.ts";
 import type { ListEntry, RepeatedLine } from "./list_parser.ts";
@@ -223,19 +223,7 @@ export class JobWriter {
 
   /** Deletes what a job that never became visible had written, then its marker. */
   async #discard(jobId: string): Promise<void> {
-    const mutations: Mutation[] = [];
-    const prefixes = [
-      this.keys.itemsOf(jobId),
-      this.keys.itemStatesOf(jobId),
-      this.keys.jobIntakeChunksOf(jobId),
-      this.keys.jobRepeatsOf(jobId),
-    ];
-    for (const prefix of prefixes) {
-      for await (const e of this.kv.list({ prefix })) {
-        mutations.push({ type: "delete", key: e.key, size: 100 });
-      }
-    }
-    await commitInBatches(this.kv, mutations);
+    await deleteUnpublishedJob(this.kv, this.keys, jobId);
     await this.kv.delete(this.keys.creatingJob(jobId));
   }
 

@@ -76,19 +76,7 @@ export class JobsRepo {
       const jobId = marker.key.at(-1) as string;
       // A job record means the final commit happened; it also removed the marker.
       if ((await this.kv.get(this.keys.job(jobId))).versionstamp === null) {
-        const mutations: Mutation[] = [];
-        const prefixes = [
-          this.keys.itemsOf(jobId),
-          this.keys.itemStatesOf(jobId),
-          this.keys.jobIntakeChunksOf(jobId),
-          this.keys.jobRepeatsOf(jobId),
-        ];
-        for (const prefix of prefixes) {
-          for await (const e of this.kv.list({ prefix })) {
-            mutations.push({ type: "delete", key: e.key, size: 80 });
-          }
-        }
-        await commitInBatches(this.kv, mutations);
+        await deleteUnpublishedJob(this.kv, this.keys, jobId);
         collected++;
       }
       await this.kv.delete(marker.key);
@@ -354,4 +342,25 @@ export function isClaimable(item: ItemRecord, now: number): boolean {
   if (item.state === "pending") return (item.notBefore ?? 0) <= now;
   if (item.state === "fetching") return (item.leaseUntil ?? 0) < now;
   return false;
+}
+
+/**
+ * Deletes what a job that never became visible (no job record) had written:
+ * items, their state index, a large list's chunks and its repeated lines.
+ * Its creation marker is the caller's to remove.
+ */
+export async function deleteUnpublishedJob(kv: Deno.Kv, keys: Keys, jobId: string): Promise<void> {
+  const mutations: Mutation[] = [];
+  const prefixes = [
+    keys.itemsOf(jobId),
+    keys.itemStatesOf(jobId),
+    keys.jobIntakeChunksOf(jobId),
+    keys.jobRepeatsOf(jobId),
+  ];
+  for (const prefix of prefixes) {
+    for await (const e of kv.list({ prefix })) {
+      mutations.push({ type: "delete", key: e.key, size: 80 });
+    }
+  }
+  await commitInBatches(kv, mutations);
 }
