@@ -1,5 +1,5 @@
-import { commitInBatches, type Mutation } from "../store/kv_bulk.ts";
-import type { JobsRepo } from "../store/jobs_repo.ts";
+import { commitInBatches } from "../store/kv_bulk.ts";
+import { type JobsRepo, jobTreeDeletes } from "../store/jobs_repo.ts";
 import type { JobRecord } from "../store/records.ts";
 
 /** When a job expires: its own `expiresAt`, or `created` + the TTL for jobs recorded before it. */
@@ -26,7 +26,7 @@ export async function deleteExpiredJobs(
   let deleted = 0;
   for await (const e of kv.list<JobRecord>({ prefix: keys.jobs() }, { batchSize: 100 })) {
     const job = e.value;
-    if (job.created + ttlMs > now && (job.expiresAt ?? Infinity) > now) break;
+    if (expiryOf(job, ttlMs) > now) break;
     await deleteJob(jobs, job.id);
     deleted++;
   }
@@ -36,18 +36,7 @@ export async function deleteExpiredJobs(
 /** Everything a job has in KV, the job record last: a crash midway leaves it for the next sweep. */
 async function deleteJob(jobs: JobsRepo, jobId: string): Promise<void> {
   const { kv, keys } = jobs;
-  const mutations: Mutation[] = [];
-  const prefixes = [
-    keys.itemsOf(jobId),
-    keys.itemStatesOf(jobId),
-    keys.jobIntakeChunksOf(jobId),
-    keys.jobRepeatsOf(jobId),
-  ];
-  for (const prefix of prefixes) {
-    for await (const e of kv.list({ prefix }, { batchSize: 1000 })) {
-      mutations.push({ type: "delete", key: e.key, size: 80 });
-    }
-  }
+  const mutations = await jobTreeDeletes(kv, keys, jobId);
   for (
     const key of [
       keys.jobCount(jobId, "complete"),

@@ -252,8 +252,8 @@ function exchange(
     finished = true;
     release(clean && reusable);
   };
-  const nullBody = framing.kind === "none" || head.status === 205 || head.status > 599;
   if (head.status > 599) throw new Http1Error(`status ${head.status} is out of range`);
+  const nullBody = framing.kind === "none" || head.status === 205;
   let body: ReadableStream<Uint8Array> | null = null;
   if (nullBody) finish(framing.kind === "none");
   else {

@@ -345,11 +345,11 @@ export function isClaimable(item: ItemRecord, now: number): boolean {
 }
 
 /**
- * Deletes what a job that never became visible (no job record) had written:
- * items, their state index, a large list's chunks and its repeated lines.
- * Its creation marker is the caller's to remove.
+ * Deletes of every key under a job that is listed by prefix: items, their
+ * state index, a large list's chunks and its repeated lines. The job's
+ * single keys (record, counters, markers) are the caller's.
  */
-export async function deleteUnpublishedJob(kv: Deno.Kv, keys: Keys, jobId: string): Promise<void> {
+export async function jobTreeDeletes(kv: Deno.Kv, keys: Keys, jobId: string): Promise<Mutation[]> {
   const mutations: Mutation[] = [];
   const prefixes = [
     keys.itemsOf(jobId),
@@ -358,9 +358,17 @@ export async function deleteUnpublishedJob(kv: Deno.Kv, keys: Keys, jobId: strin
     keys.jobRepeatsOf(jobId),
   ];
   for (const prefix of prefixes) {
-    for await (const e of kv.list({ prefix })) {
+    for await (const e of kv.list({ prefix }, { batchSize: 1000 })) {
       mutations.push({ type: "delete", key: e.key, size: 80 });
     }
   }
-  await commitInBatches(kv, mutations);
+  return mutations;
+}
+
+/**
+ * Deletes what a job that never became visible (no job record) had written.
+ * Its creation marker is the caller's to remove.
+ */
+export async function deleteUnpublishedJob(kv: Deno.Kv, keys: Keys, jobId: string): Promise<void> {
+  await commitInBatches(kv, await jobTreeDeletes(kv, keys, jobId));
 }
