@@ -20,6 +20,7 @@ const app = createApp({
   jobs: service.jobs,
   images: service.images,
   intake: service.intake,
+  uploads: service.uploads,
   content: service.content,
   onJobCreated: (id) => service.worker.notify(id),
   healthy: service.healthy,

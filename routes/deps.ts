@@ -4,6 +4,7 @@ import type { Intake } from "../services/intake/intake.ts";
 import type { JobEvents } from "../services/jobs/job_events.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
+import type { ImageUploads } from "../services/upload/uploads.ts";
 
 /** What the HTTP layer needs, built by the caller so tests can pass their own. */
 export interface AppDeps {
@@ -11,6 +12,7 @@ export interface AppDeps {
   jobs: JobsRepo;
   images: ImagesRepo;
   intake: Intake;
+  uploads: ImageUploads;
   content: ImageContent;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;

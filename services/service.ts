@@ -12,6 +12,7 @@ import { JobsRepo } from "./store/jobs_repo.ts";
 import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
 import { createWebhookDeliverer } from "./webhooks/setup.ts";
+import { ImageUploads } from "./upload/uploads.ts";
 import { Worker } from "./worker/worker.ts";
 
 /** Everything the running service is made of, wired once from its configuration. */
@@ -22,6 +23,8 @@ export interface Service {
   jobs: JobsRepo;
   images: ImagesRepo;
   intake: Intake;
+  /** Bytes sent by clients (form uploads, PUT). */
+  uploads: ImageUploads;
   content: ImageContent;
   fetcher: Fetcher;
   worker: Worker;
@@ -55,6 +58,10 @@ export async function openService(config: Config): Promise<Service> {
     idempotency,
     { secret: config.webhookSecret, policy: config.fetch.policy, resolver: new DnsResolver() },
   );
+  const uploads = new ImageUploads(blobs, images, {
+    maxImageBytes: config.fetch.maxImageBytes,
+    maxImagePixels: config.fetch.maxImagePixels,
+  });
   const webhooks = createWebhookDeliverer(config, kv, k);
   const worker = new Worker({
     kv,
@@ -83,6 +90,7 @@ export async function openService(config: Config): Promise<Service> {
     jobs,
     images,
     intake,
+    uploads,
     content,
     fetcher,
     worker,

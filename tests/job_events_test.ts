@@ -221,6 +221,7 @@ Deno.test("events: closing the client's connection stops the server's stream and
     jobs: t.service.jobs,
     images: t.service.images,
     intake: t.service.intake,
+    uploads: t.service.uploads,
     content: t.service.content,
     jobEvents: streams,
   });

@@ -18,7 +18,9 @@ async function parts(bytes: Uint8Array, boundary: string, size: number) {
   await readMultipart(inPieces(bytes, size), boundary, (info) => {
     const chunks: Uint8Array[] = [];
     return {
-      write: (b) => chunks.push(b),
+      write: (b) => {
+        chunks.push(b);
+      },
       end: () => {
         const body = new TextDecoder().decode(
           Uint8Array.from(chunks.flatMap((c) => [...c])),

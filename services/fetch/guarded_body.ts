@@ -1,10 +1,7 @@
-import { sniffImage } from "../image/sniff.ts";
+import { ImageBodyCheck } from "../image/body_check.ts";
 import type { ImageInfo } from "../image/types.ts";
 import type { AttemptControl, StallWatch } from "./attempt_control.ts";
 import { type Decoder, decodeStream } from "./content_encoding.ts";
-
-/** How much of the start of a body is kept for identifying the image. */
-export const SNIFF_LIMIT_BYTES = 1024 * 1024;
 
 /** What {@link guardBody} needs to know about the response and its limits. */
 export interface GuardOptions {
@@ -44,9 +41,12 @@ export function guardBody(
   const raw = new RawBody(body, options, control, stall);
   // The plain path reads the response directly; only encoded bodies take the detour.
   const source: ChunkSource = options.decoder ? decodedSource(raw, options.decoder, control) : raw;
-  const sniffer = new HeadSniffer(options, control);
+  const check = new ImageBodyCheck(
+    options,
+    (reason, detail) => control.fail(reason, detail),
+    options.decoder ? " once decoded" : "",
+  );
   async function* checked(): AsyncGenerator<Uint8Array> {
-    let total = 0;
     let ended = false;
     let failed = false;
     try {
@@ -55,21 +55,11 @@ export function guardBody(
         try {
           chunk = await source.read();
           if (chunk === null) {
-            if (total === 0) throw control.fail("not_an_image", "the body is empty");
-            sniffer.finish();
+            check.finish();
             ended = true;
             return;
           }
-          total += chunk.length;
-          if (total > options.maxImageBytes) {
-            throw control.fail(
-              "too_large",
-              `body exceeds ${options.maxImageBytes} bytes${
-                options.decoder ? " once decoded" : ""
-              }`,
-            );
-          }
-          sniffer.add(chunk);
+          check.add(chunk);
         } catch (err) {
           failed = true;
           throw control.explain(
@@ -89,7 +79,7 @@ export function guardBody(
       }
     }
   }
-  return { chunks: checked(), info: () => sniffer.info };
+  return { chunks: checked(), info: () => check.info };
 }
 
 /** Chunks in order; null at the end. Rejects with a FetchFailure. */
@@ -182,72 +172,6 @@ function decodedSource(raw: RawBody, decoder: Decoder, control: AttemptControl):
       raw.cancel();
     },
   };
-}
-
-/** Collects the start of the body until sniffImage can decide what it is. */
-class HeadSniffer {
-  info: ImageInfo | null = null;
-  #head = new Uint8Array(0);
-  #length = 0;
-  readonly #options: GuardOptions;
-  readonly #control: AttemptControl;
-
-  constructor(options: GuardOptions, control: AttemptControl) {
-    this.#options = options;
-    this.#control = control;
-  }
-
-  add(chunk: Uint8Array): void {
-    if (this.info) return;
-    const first = this.#length === 0;
-    if (first) {
-      // Usually the first chunk settles it: judge it in place, no copy.
-      const head = chunk.subarray(0, SNIFF_LIMIT_BYTES);
-      if (this.#judge(head, head.length >= SNIFF_LIMIT_BYTES)) return;
-    }
-    const part = chunk.subarray(0, SNIFF_LIMIT_BYTES - this.#length);
-    if (this.#length + part.length > this.#head.length) {
-      // Grow by doubling so a body dripped a byte at a time stays linear.
-      const grown = new Uint8Array(
-        Math.min(SNIFF_LIMIT_BYTES, Math.max(4096, (this.#length + part.length) * 2)),
-      );
-      grown.set(this.#head.subarray(0, this.#length));
-      this.#head = grown;
-    }
-    this.#head.set(part, this.#length);
-    this.#length += part.length;
-    // The first chunk was already judged as it stands. At the limit, stop
-    // waiting: the header had its chance.
-    if (!first) {
-      this.#judge(this.#head.subarray(0, this.#length), this.#length >= SNIFF_LIMIT_BYTES);
-    }
-  }
-
-  /** The body ended: decide with what there is. */
-  finish(): void {
-    if (!this.info) this.#judge(this.#head.subarray(0, this.#length), true);
-  }
-
-  /** True once decided (accepted); throws when refused; false to wait for more. */
-  #judge(head: Uint8Array, isComplete: boolean): boolean {
-    const result = sniffImage(head, isComplete);
-    if (result.kind === "need_more") {
-      if (isComplete) throw this.#control.fail("not_an_image", "no image header found");
-      return false;
-    }
-    if (result.kind === "rejected") throw this.#control.fail(result.reason, result.detail);
-    const { width, height } = result.info;
-    const pixels = width * height;
-    if (pixels > this.#options.maxImagePixels) {
-      throw this.#control.fail(
-        "too_many_pixels",
-        `${width}x${height} = ${pixels} pixels exceeds ${this.#options.maxImagePixels}`,
-      );
-    }
-    this.info = result.info;
-    this.#head = new Uint8Array(0); // no longer needed
-    return true;
-  }
 }
 
 function errorText(err: unknown): string {

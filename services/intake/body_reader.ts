@@ -6,7 +6,13 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { ListError, type ListFormat, ListParser, type ParsedList } from "./list_parser.ts";
-import { boundaryOf, MultipartError, type PartInfo, readMultipart } from "./multipart.ts";
+import {
+  boundaryOf,
+  MultipartError,
+  type PartInfo,
+  readMultipart,
+  textField,
+} from "./multipart.ts";
 
 /** Largest text, CSV or multipart body. */
 export const MAX_LIST_BODY_BYTES = 20 * 1024 * 1024;
@@ -92,27 +98,12 @@ async function readForm(
       );
     }
     if (fields.has(info.name)) throw new ListError(`The form field \`${info.name}\` is repeated.`);
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    return {
-      write: (b) => {
-        size += b.length;
-        if (size > MAX_FIELD_BYTES) {
-          throw new ListError(`The form field \`${info.name}\` is too long.`);
-        }
-        hash.update(b);
-        parts.push(b);
-      },
-      end: () => {
-        const all = new Uint8Array(size);
-        let at = 0;
-        for (const p of parts) {
-          all.set(p, at);
-          at += p.length;
-        }
-        fields.set(info.name, new TextDecoder().decode(all));
-      },
-    };
+    return textField(
+      MAX_FIELD_BYTES,
+      () => new ListError(`The form field \`${info.name}\` is too long.`),
+      (text) => fields.set(info.name, text),
+      (b) => hash.update(b),
+    );
   });
   if (!list || !parser) throw new ListError("The form has no `file` field with the list.");
   return { list, format: parser.format, fields, fingerprint: hash.digest("hex") };
@@ -132,9 +123,12 @@ function fileFormat(info: PartInfo): ListFormat {
   );
 }
 
-/** The body's chunks, failing once more than `maxBytes` have come. */
-async function* limited(
-  body: ReadableStream<Uint8Array> | null,
+/**
+ * The body's chunks, failing with BodyTooLargeError once more than
+ * `maxBytes` have come (leaving the loop cancels the rest of the body).
+ */
+export async function* limited(
+  body: AsyncIterable<Uint8Array> | null,
   maxBytes: number,
 ): AsyncIterable<Uint8Array> {
   if (!body) return;
@@ -142,7 +136,6 @@ async function* limited(
   for await (const chunk of body) {
     total += chunk.length;
     if (total > maxBytes) {
-      await body.cancel().catch(() => {});
       throw new BodyTooLargeError(`The request body is larger than ${maxBytes} bytes.`);
     }
     yield chunk;

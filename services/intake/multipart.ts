@@ -15,10 +15,15 @@ export interface PartInfo {
   contentType?: string;
 }
 
-/** Receives one part's body. */
+/**
+ * Receives one part's body; the chunks are the sink's to keep. A promise
+ * returned by `write` or `end` holds the reader until it settles (so a
+ * slow consumer slows the upload instead of filling memory); a rejection
+ * stops the reading with that error.
+ */
 export interface PartSink {
-  write(bytes: Uint8Array): void;
-  end(): void;
+  write(bytes: Uint8Array): void | Promise<void>;
+  end(): void | Promise<void>;
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -47,6 +52,8 @@ export async function readMultipart(
   let state: "preamble" | "after-delimiter" | "headers" | "body" = "preamble";
   let sink: PartSink | null = null;
   let done = false;
+  /** Set by a step whose sink asked the reader to wait. */
+  let waitFor: Promise<void> | undefined;
 
   const step = (): boolean => {
     switch (state) {
@@ -94,12 +101,13 @@ export async function readMultipart(
         if (at < 0) {
           // Keep what could be the start of a delimiter split across reads.
           const keep = Math.min(buf.length, delimiter.length - 1);
-          if (buf.length > keep) sink!.write(buf.slice(0, buf.length - keep));
+          if (buf.length > keep) waitFor = pending(sink!.write(buf.slice(0, buf.length - keep)));
           buf = buf.slice(buf.length - keep);
           return false;
         }
-        if (at > 0) sink!.write(buf.slice(0, at));
-        sink!.end();
+        const last = at > 0 ? pending(sink!.write(buf.slice(0, at))) : undefined;
+        const ending = sink!;
+        waitFor = last ? last.then(() => ending.end()) : pending(ending.end());
         sink = null;
         buf = buf.subarray(at + delimiter.length);
         state = "after-delimiter";
@@ -110,11 +118,56 @@ export async function readMultipart(
 
   for await (const chunk of body) {
     buf = concat(buf, chunk);
-    while (!done && step());
+    for (let more = true; more && !done;) {
+      more = step();
+      if (waitFor) {
+        const wait = waitFor;
+        waitFor = undefined;
+        await wait;
+      }
+    }
     if (done) break;
   }
   if (!done) throw new MultipartError("the body ends before the closing boundary");
 }
+
+/**
+ * A sink that gathers a small text field (UTF-8) and hands it to `done`;
+ * past `maxBytes` it throws `tooLong()`. `onBytes` sees the raw bytes too.
+ */
+export function textField(
+  maxBytes: number,
+  tooLong: () => Error,
+  done: (text: string) => void,
+  onBytes?: (bytes: Uint8Array) => void,
+): PartSink {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  return {
+    write: (b) => {
+      size += b.length;
+      if (size > maxBytes) throw tooLong();
+      onBytes?.(b);
+      parts.push(b);
+    },
+    end: () => {
+      done(utf8.decode(concatAll(parts, size)));
+    },
+  };
+}
+
+function concatAll(parts: Uint8Array[], size: number): Uint8Array {
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return all;
+}
+
+/** The promise a sink returned, if it returned one. */
+const pending = (r: void | Promise<void>) => r instanceof Promise ? r : undefined;
 
 function parseHeaders(bytes: Uint8Array): PartInfo {
   let name: string | undefined;

@@ -62,15 +62,21 @@ export class ImagesRepo {
     return record;
   }
 
+  /** The records of many URLs (by hash), null where none is stored. */
+  async getMany(hashes: string[]): Promise<(ImageRecord | null)[]> {
+    const batches: Promise<Deno.KvEntryMaybe<ImageRecord>[]>[] = [];
+    for (let i = 0; i < hashes.length; i += 10) {
+      const keys = hashes.slice(i, i + 10).map((h) => this.keys.image(h));
+      batches.push(this.kv.getMany<ImageRecord[]>(keys));
+    }
+    return (await Promise.all(batches)).flat().map((e) => e.value);
+  }
+
   /** Positions (in `hashes`) of the URLs that are already stored. */
   async whichExist(hashes: string[]): Promise<Set<number>> {
-    const batches: Promise<Deno.KvEntryMaybe<unknown>[]>[] = [];
-    for (let i = 0; i < hashes.length; i += 10) {
-      batches.push(this.kv.getMany(hashes.slice(i, i + 10).map((h) => this.keys.image(h))));
-    }
     const found = new Set<number>();
-    (await Promise.all(batches)).flat().forEach((e, i) => {
-      if (e.versionstamp !== null) found.add(i);
+    (await this.getMany(hashes)).forEach((record, i) => {
+      if (record !== null) found.add(i);
     });
     return found;
   }

@@ -74,6 +74,10 @@ export interface ImageRecord {
   caching?: OriginCaching;
   /** ULID of the first time this URL was stored: its place in listings. */
   seq: string;
+  /** The job whose download stored these bytes (absent on uploads and older records). */
+  jobId?: string;
+  /** How the bytes came: absent on records written before uploads existed (downloads). */
+  origin?: "download" | "upload";
 }
 
 /** Held by the one worker downloading a URL, so two jobs naming it download it once. */

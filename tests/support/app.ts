@@ -35,6 +35,7 @@ export async function startTestService(
     jobs: service.jobs,
     images: service.images,
     intake: service.intake,
+    uploads: service.uploads,
     content: service.content,
     onJobCreated: opts.startWorker === false || opts.notifyWorker === false
       ? undefined
