@@ -4,6 +4,8 @@ import type { AppDeps } from "./deps.ts";
 import { mountDocs } from "./docs.ts";
 import { healthRouter } from "./health.ts";
 import { CONTENT_PATH, serveImageContent } from "./image_content.ts";
+import { imageManageHandlers } from "./image_manage.handlers.ts";
+import * as imageManageRoutes from "./image_manage.routes.ts";
 import { imageHandlers } from "./images.handlers.ts";
 import * as imageRoutes from "./images.routes.ts";
 import { jobActionHandlers } from "./job_actions.handlers.ts";
@@ -21,6 +23,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   app.use(secureHeaders());
 
   const images = imageHandlers(deps);
+  const manage = imageManageHandlers(deps);
   const jobs = jobHandlers(deps);
   const jobActions = jobActionHandlers(deps);
   app
@@ -29,6 +32,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     .openapi(imageRoutes.getImageContent, images.getImageContent)
     .openapi(imageRoutes.headImageContent, images.headImageContent)
     .openapi(imageRoutes.getImageMetadata, images.getImageMetadata)
+    .openapi(imageManageRoutes.uploadImage, manage.uploadImage)
+    .openapi(imageManageRoutes.putImageContent, manage.putImageContent)
+    .openapi(imageManageRoutes.refreshImage, manage.refreshImage)
     .openapi(jobRoutes.getJob, jobs.getJob)
     .openapi(jobRoutes.listJobs, jobs.listJobs)
     .openapi(jobRoutes.listJobItems, jobs.listJobItems)

@@ -1,5 +1,6 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { urlHash } from "../services/store/ids.ts";
+import { findImages } from "../services/store/image_search.ts";
 import { decodeCursor, encodeCursor } from "../services/store/page.ts";
 import { CallbackRefused, IdempotencyConflict } from "../services/intake/intake.ts";
 import type { AppDeps } from "./deps.ts";
@@ -51,18 +52,24 @@ export function imageHandlers(deps: AppDeps) {
   };
 
   const listImages: RouteHandler<ListImagesRoute> = async (c) => {
-    const { limit, cursor } = c.req.valid("query");
-    let after: string | undefined;
+    const { limit, cursor, format, jobId, since } = c.req.valid("query");
+    // Sequence numbers resume a scan of all images; item indexes one of a job's.
+    const expected = jobId === undefined ? "string" : "number";
+    let after: string | number | undefined;
     if (cursor !== undefined) {
       const part = decodeCursor(cursor);
-      if (typeof part !== "string") {
+      if (typeof part !== expected) {
         throw new ProblemError(400, "The cursor is not one this service handed out.", [
           { field: "cursor", message: "unknown cursor" },
         ]);
       }
-      after = part;
+      after = part as string | number;
     }
-    const page = await images.list(limit, after);
+    if (jobId !== undefined && !await deps.jobs.get(jobId)) {
+      throw new ProblemError(404, `No job has the id '${jobId}'.`);
+    }
+    const filter = { format, jobId, since: since === undefined ? undefined : Date.parse(since) };
+    const page = await findImages(images, deps.jobs, filter, limit, after);
     return c.json({ items: page.items.map(imageView), nextCursor: encodeCursor(page.last) }, 200);
   };
 

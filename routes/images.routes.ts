@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { IMAGE_FORMATS } from "../services/image/types.ts";
 import { MAX_LIST_BODY_BYTES } from "../services/intake/body_reader.ts";
 import { MAX_IDEMPOTENCY_KEY } from "../services/intake/intake.ts";
 import { problem, ProblemError } from "./problem.ts";
@@ -14,6 +15,9 @@ import {
   SubmitBody,
   UrlQuery,
 } from "./schemas.ts";
+
+/** The shape of a job id (a ULID). */
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 /** Largest accepted JSON body (text, CSV and multipart lists may be larger). */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -135,13 +139,34 @@ export const listImages = createRoute({
   path: "/images",
   tags: ["Images"],
   summary: "List stored images, oldest first",
-  request: { query: z.object({ limit: Limit(100, 1000), cursor: Cursor }) },
+  description: "Filters combine. A request reads a bounded number of entries (1,000), so a " +
+    "filtered page may hold fewer than `limit` items, even none, while more follow: follow " +
+    "`nextCursor` until it is null. The cursor is opaque and belongs to the same filters.",
+  request: {
+    query: z.object({
+      limit: Limit(100, 1000),
+      cursor: Cursor,
+      format: z.enum(IMAGE_FORMATS).optional().openapi({
+        description: "Only images of this stored format.",
+      }),
+      jobId: z.string().regex(ULID, "must be a job id").optional().openapi({
+        description: "Only the images of this job's completed URLs, in the job's order (as " +
+          "stored now: a later refresh or upload under the same URL shows).",
+        example: "01KAQ4Z3T7V6B6XG5N3W2R8M9C",
+      }),
+      since: z.iso.datetime({ offset: true }).optional().openapi({
+        description: "Only images stored (`storedAt`) at or after this RFC 3339 date-time.",
+        example: "2026-11-23T18:00:00Z",
+      }),
+    }),
+  },
   responses: {
     200: {
       description: "One page of images.",
       content: { "application/json": { schema: ImagePage } },
     },
     400: problem("A query parameter is invalid (including an unknown cursor)."),
+    404: problem("No job has the `jobId`."),
   },
 });
 

@@ -166,11 +166,19 @@ export const Image = z.object({
   contentUrl: z.string().openapi({
     example: "/images/content?url=https%3A%2F%2Fimages.example.com%2Fcats%2F42.jpg",
   }),
+  origin: z.enum(["download", "upload"]).openapi({
+    description: "How the stored bytes came: downloaded from `url`, or sent by a client " +
+      "(`POST /images/upload`, `PUT /images/content`).",
+  }),
 }).openapi("Image");
 
 export const ImagePage = z.object({
   items: z.array(Image),
-  nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page." }),
+  nextCursor: z.string().nullable().openapi({
+    description: "Pass as `cursor` for the next page; null on the last. Opaque. A filtered " +
+      "page may hold fewer than `limit` items, even none, while more follow: follow it until " +
+      "it is null.",
+  }),
 }).openapi("ImagePage");
 
 export const Limit = (def: number, max: number) =>

@@ -53,5 +53,6 @@ export function imageView(r: ImageRecord) {
     cacheControl: r.caching?.cacheControl ?? null,
     expires: r.caching?.expires ?? null,
     contentUrl: contentUrl(r.url),
+    origin: r.origin ?? "download",
   };
 }
