@@ -54,11 +54,12 @@ export function imageHandlers(deps: AppDeps) {
   const listImages: RouteHandler<ListImagesRoute> = async (c) => {
     const { limit, cursor, format, jobId, since } = c.req.valid("query");
     // Sequence numbers resume a scan of all images; item indexes one of a job's.
-    const expected = jobId === undefined ? "string" : "number";
+    const wanted = (part: unknown) =>
+      jobId === undefined ? typeof part === "string" : typeof part === "number";
     let after: string | number | undefined;
     if (cursor !== undefined) {
       const part = decodeCursor(cursor);
-      if (typeof part !== expected) {
+      if (!wanted(part)) {
         throw new ProblemError(400, "The cursor is not one this service handed out.", [
           { field: "cursor", message: "unknown cursor" },
         ]);
