@@ -50,7 +50,7 @@ export async function fsck(
   deps: FsckDeps,
   opts: { repair: boolean; minOrphanAgeMs?: number; now?: number },
 ): Promise<FsckReport> {
-  const { kv, images, blobs, refs, collector } = deps;
+  const { kv, images, blobs, refs } = deps;
   const minAge = opts.minOrphanAgeMs ?? 10 * 60 * 1000;
   const now = opts.now ?? Date.now();
   const report: FsckReport = {
