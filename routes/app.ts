@@ -6,6 +6,8 @@ import { healthRouter } from "./health.ts";
 import { CONTENT_PATH, serveImageContent } from "./image_content.ts";
 import { imageManageHandlers } from "./image_manage.handlers.ts";
 import * as imageManageRoutes from "./image_manage.routes.ts";
+import { imageRemovalHandlers } from "./image_removal.handlers.ts";
+import * as imageRemovalRoutes from "./image_removal.routes.ts";
 import { imageHandlers } from "./images.handlers.ts";
 import * as imageRoutes from "./images.routes.ts";
 import { jobActionHandlers } from "./job_actions.handlers.ts";
@@ -26,6 +28,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   const manage = imageManageHandlers(deps);
   const jobs = jobHandlers(deps);
   const jobActions = jobActionHandlers(deps);
+  const imageRemoval = imageRemovalHandlers(deps);
   app
     .openapi(imageRoutes.submitImages, images.submitImages)
     .openapi(imageRoutes.listImages, images.listImages)
@@ -35,6 +38,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     .openapi(imageManageRoutes.uploadImage, manage.uploadImage)
     .openapi(imageManageRoutes.putImageContent, manage.putImageContent)
     .openapi(imageManageRoutes.refreshImage, manage.refreshImage)
+    .openapi(imageRemovalRoutes.deleteImage, imageRemoval.deleteImage)
     .openapi(jobRoutes.getJob, jobs.getJob)
     .openapi(jobRoutes.listJobs, jobs.listJobs)
     .openapi(jobRoutes.listJobItems, jobs.listJobItems)

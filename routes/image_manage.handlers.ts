@@ -2,6 +2,7 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { BodyTooLargeError } from "../services/intake/body_reader.ts";
 import { boundaryOf, MultipartError } from "../services/intake/multipart.ts";
+import { BlobGone } from "../services/store/blob_refs.ts";
 import { urlHash } from "../services/store/ids.ts";
 import { defaultUploadKey, isDownloadKey, keyProblem } from "../services/upload/image_key.ts";
 import { FORM_OVERHEAD_BYTES, readUploadForm } from "../services/upload/upload_form.ts";
@@ -41,6 +42,16 @@ async function asProblem<T>(work: Promise<T>): Promise<T> {
         `The image is refused: ${err.message}.`,
         undefined,
         err.reason,
+      );
+    }
+    if (err instanceof BlobGone) {
+      // The bytes were collected between being made durable and indexed: a retry stores them again.
+      throw new ProblemError(
+        503,
+        "The image's bytes were removed while it was being stored; send it again.",
+        undefined,
+        undefined,
+        { "Retry-After": "1" },
       );
     }
     if (err instanceof BodyTooLargeError) throw new ProblemError(413, err.message);
