@@ -105,3 +105,42 @@ Deno.test("ListParser: text lines split across reads keep their numbers; UTF-8 s
   assert.deepEqual(list.repeats, [{ line: 5, index: 0 }]);
   assert.equal(list.valid, 1);
 });
+
+Deno.test("readMultipart() reads no further while a part's sink has not taken its last chunk", async () => {
+  const file = new Uint8Array(64 * 1024).fill(7);
+  const { bytes, type } = await encoded(
+    (() => {
+      const f = new FormData();
+      f.append("image", new File([file], "a.bin"));
+      return f;
+    })(),
+  );
+  let pulled = 0;
+  async function* counted(): AsyncIterable<Uint8Array> {
+    for (let i = 0; i < bytes.length; i += 1024) {
+      pulled++;
+      yield bytes.slice(i, i + 1024);
+    }
+  }
+  const held: (() => void)[] = [];
+  let received = 0;
+  const reading = readMultipart(counted(), boundaryOf(type)!, () => ({
+    write: (b) => {
+      received += b.length;
+      return new Promise<void>((resolve) => held.push(resolve));
+    },
+    end: () => {},
+  }));
+  await new Promise((r) => setTimeout(r, 50));
+  // One chunk went to the sink and nothing more was read while it is held.
+  assert.equal(held.length, 1);
+  assert.ok(pulled <= 2, `read ${pulled} chunks`);
+  let finished = false;
+  reading.then(() => finished = true, () => finished = true);
+  while (!finished) {
+    held.shift()?.();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  await reading;
+  assert.equal(received, file.length);
+});

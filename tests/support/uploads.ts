@@ -1,0 +1,68 @@
+/** Helpers for the upload tests: forms, raw requests on loopback, and what is on disk. */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+
+export const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+export const bytes = (b: Uint8Array) => b as Uint8Array<ArrayBuffer>;
+
+/** A form with the given fields in order; Uint8Array values become files. */
+export function form(fields: [string, string | Uint8Array][]): FormData {
+  const f = new FormData();
+  for (const [name, value] of fields) {
+    if (typeof value === "string") f.append(name, value);
+    else f.append(name, new File([bytes(value)], `${name}.png`, { type: "image/png" }));
+  }
+  return f;
+}
+
+/** Every file under the data directory's blob store (committed and temporary). */
+export async function filesOnDisk(dataDir: string): Promise<string[]> {
+  const found: string[] = [];
+  async function walk(dir: string) {
+    for await (const e of Deno.readDir(dir)) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) await walk(path);
+      else found.push(path);
+    }
+  }
+  for (const sub of ["blobs", "tmp"]) {
+    await walk(`${dataDir}/${sub}`).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
+  }
+  return found;
+}
+
+/** Asserts nothing is stored: no index entry and no file in the blob store. */
+export async function assertNothingStored(
+  app: { request(path: string): Response | Promise<Response> },
+  dataDir: string,
+): Promise<void> {
+  const list = await (await app.request("/images")).json();
+  assert.deepEqual(list.items, []);
+  assert.deepEqual(await filesOnDisk(dataDir), []);
+}
+
+/** Writes a raw HTTP/1.1 request to 127.0.0.1:`port` and returns the connection. */
+export async function rawRequest(port: number, head: string, body?: Uint8Array) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await writeAll(conn, new TextEncoder().encode(head));
+  if (body) await writeAll(conn, body);
+  return conn;
+}
+
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
+}
+
+/** Reads until the status line and headers are in; returns the status. */
+export async function readStatus(conn: Deno.Conn): Promise<number> {
+  let text = "";
+  const buf = new Uint8Array(4096);
+  while (!text.includes("\r\n\r\n")) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+}
