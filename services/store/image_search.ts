@@ -41,10 +41,11 @@ export async function findImages(
   filter: ImageFilter,
   limit: number,
   after?: string | number,
+  scanBudget = SCAN_BUDGET,
 ): Promise<FoundPage> {
   const filtered = filter.format !== undefined || filter.since !== undefined ||
     filter.jobId !== undefined;
-  const budget = filtered ? Math.max(limit, SCAN_BUDGET) : limit;
+  const budget = filtered ? Math.max(limit, scanBudget) : limit;
   let scanned: {
     records: (ImageRecord | null)[];
     positions: (string | number)[];
