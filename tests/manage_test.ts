@@ -234,10 +234,10 @@ Deno.test("findImages() stops after its scan budget: a page may hold fewer than 
   for (const key of ["upload:1", "upload:2", "upload:3"]) await put(t.app, key, png);
   await put(t.app, "upload:4", jpeg);
   const { images, jobs } = t.service;
-  const first = await findImages(images, jobs, { format: "jpeg" }, 10, undefined, 2);
+  const first = await findImages(images, jobs, { format: "jpeg" }, 1, undefined, 2);
   assert.deepEqual(first.items, []);
   assert.notEqual(first.last, null);
-  const second = await findImages(images, jobs, { format: "jpeg" }, 10, first.last!, 2);
+  const second = await findImages(images, jobs, { format: "jpeg" }, 1, first.last!, 2);
   assert.deepEqual(second.items.map((r) => r.url), ["upload:4"]);
   assert.equal(second.last, null);
 });
