@@ -11,12 +11,12 @@ import { serveApp } from "./support/sse.ts";
 import {
   assertNothingStored,
   bytes,
+  encodeForm,
   filesOnDisk,
   form,
-  rawRequest,
+  rawUpload,
   readStatus,
   sha256,
-  writeAll,
 } from "./support/uploads.ts";
 
 async function setup(env: Record<string, string> = {}) {
@@ -140,9 +140,7 @@ Deno.test("upload: over MAX_IMAGE_BYTES is 413, declared at once or streamed in 
   assert.ok(big.byteLength > 50_000);
 
   // Streamed with no length (chunked): cut off once the file passes the limit.
-  const body = new Request("http://x/", { method: "POST", body: form([["image", big]]) });
-  const type = body.headers.get("content-type")!;
-  const encoded = new Uint8Array(await body.arrayBuffer());
+  const { type, encoded } = await encodeForm(form([["image", big]]));
   const streamed = await t.app.request("/images/upload", {
     method: "POST",
     headers: { "content-type": type },
@@ -161,11 +159,7 @@ Deno.test("upload: over MAX_IMAGE_BYTES is 413, declared at once or streamed in 
   const server = serveApp(t.app.fetch);
   try {
     const port = Number(new URL(server.base).port);
-    const conn = await rawRequest(
-      port,
-      `POST /images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${type}\r\n` +
-        `Content-Length: 10000000\r\nConnection: close\r\n\r\n`,
-    );
+    const conn = await rawUpload(port, type, 10_000_000);
     try {
       assert.equal(await readStatus(conn), 413);
     } finally {
@@ -180,18 +174,11 @@ Deno.test("upload: over MAX_IMAGE_BYTES is 413, declared at once or streamed in 
 Deno.test("upload: a client that disconnects halfway leaves no index entry and no file", async () => {
   await using t = await setup();
   const big = await makeImage("png", { width: 400, height: 400, targetBytes: 900_000 });
-  const req = new Request("http://x/", { method: "POST", body: form([["image", big]]) });
-  const type = req.headers.get("content-type")!;
-  const encoded = new Uint8Array(await req.arrayBuffer());
+  const { type, encoded } = await encodeForm(form([["image", big]]));
   const server = serveApp(t.app.fetch);
   try {
     const port = Number(new URL(server.base).port);
-    const conn = await rawRequest(
-      port,
-      `POST /images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${type}\r\n` +
-        `Content-Length: ${encoded.length}\r\n\r\n`,
-      encoded.subarray(0, 600_000),
-    );
+    const conn = await rawUpload(port, type, encoded.length, encoded.subarray(0, 600_000));
     // The first part of the file reaches the temporary area before the client goes.
     await waitUntil(async () => (await filesOnDisk(t.dataDir)).length > 0, "a temporary file");
     conn.close();

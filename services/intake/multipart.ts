@@ -141,29 +141,18 @@ export function textField(
   done: (text: string) => void,
   onBytes?: (bytes: Uint8Array) => void,
 ): PartSink {
-  const parts: Uint8Array[] = [];
-  let size = 0;
+  // Small by construction (maxBytes): growing it by copies costs little.
+  let text: Uint8Array = new Uint8Array(0);
   return {
     write: (b) => {
-      size += b.length;
-      if (size > maxBytes) throw tooLong();
+      if (text.length + b.length > maxBytes) throw tooLong();
       onBytes?.(b);
-      parts.push(b);
+      text = concat(text, b);
     },
     end: () => {
-      done(utf8.decode(concatAll(parts, size)));
+      done(utf8.decode(text));
     },
   };
-}
-
-function concatAll(parts: Uint8Array[], size: number): Uint8Array {
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return all;
 }
 
 /** The promise a sink returned, if it returned one. */

@@ -7,6 +7,7 @@
 import type { BlobStore, StagedBlob } from "../blobs/blob_store.ts";
 import { type CheckReason, ImageBodyCheck, type ImageLimits } from "../image/body_check.ts";
 import type { ImageInfo } from "../image/types.ts";
+import { freshImage } from "../store/fresh_image.ts";
 import { urlHash } from "../store/ids.ts";
 import type { ImagesRepo } from "../store/images_repo.ts";
 import type { ImageRecord } from "../store/records.ts";
@@ -73,19 +74,10 @@ export class ImageUploads {
     const hash = urlHash(key);
     // Read apart from the write: two uploads racing for a new key may both say "created".
     const created = (await this.images.get(hash)) === null;
-    const now = Date.now();
-    const record = await this.images.put({
-      url: key,
-      sha256: staged.sha256,
-      bytes: staged.bytes,
-      format: info.format,
-      contentType: info.contentType,
-      width: info.width,
-      height: info.height,
-      storedAt: now,
-      checkedAt: now,
-      origin: "upload",
-    }, hash);
+    const record = await this.images.put(
+      { ...freshImage(key, staged, info), origin: "upload" },
+      hash,
+    );
     return { record, created };
   }
 }

@@ -2,6 +2,7 @@ import type { BlobStore, StagedBlob } from "../blobs/blob_store.ts";
 import type { AttemptResult, Fetcher, RevalidateResult } from "../fetch/fetcher.ts";
 import { retryDelayMs } from "../fetch/retry.ts";
 import { BlobGone } from "../store/blob_refs.ts";
+import { freshImage } from "../store/fresh_image.ts";
 import type { ImagesRepo, UrlState } from "../store/images_repo.ts";
 import type { Claim, JobsRepo, Outcome } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
@@ -288,15 +289,7 @@ async function stored(
   const { staged, info, caching } = result;
   const now = Date.now();
   const record = {
-    url: claim.item.url,
-    sha256: staged.sha256,
-    bytes: staged.bytes,
-    format: info.format,
-    contentType: info.contentType,
-    width: info.width,
-    height: info.height,
-    storedAt: now,
-    checkedAt: now,
+    ...freshImage(claim.item.url, staged, info, now),
     caching,
     jobId: claim.jobId,
     origin: "download" as const,

@@ -43,9 +43,24 @@ export async function assertNothingStored(
   assert.deepEqual(await filesOnDisk(dataDir), []);
 }
 
-/** Writes a raw HTTP/1.1 request to 127.0.0.1:`port` and returns the connection. */
-export async function rawRequest(port: number, head: string, body?: Uint8Array) {
+/** A form as Deno encodes it: its content type and bytes. */
+export async function encodeForm(f: FormData): Promise<{ type: string; encoded: Uint8Array }> {
+  const req = new Request("http://form.invalid/", { method: "POST", body: f });
+  return {
+    type: req.headers.get("content-type")!,
+    encoded: new Uint8Array(await req.arrayBuffer()),
+  };
+}
+
+/**
+ * Sends the head of a `POST /images/upload` declaring `length` bytes, then
+ * `body` (possibly less than declared), to 127.0.0.1:`port`; returns the
+ * connection, still open.
+ */
+export async function rawUpload(port: number, type: string, length: number, body?: Uint8Array) {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const head = `POST /images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${type}\r\n` +
+    `Content-Length: ${length}\r\n\r\n`;
   await writeAll(conn, new TextEncoder().encode(head));
   if (body) await writeAll(conn, body);
   return conn;
