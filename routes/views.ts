@@ -34,8 +34,10 @@ export function itemView(index: number, item: ItemRecord) {
   };
 }
 
-/** The link that serves an image's bytes. */
-export const contentUrl = (url: string) => `/images/content?url=${encodeURIComponent(url)}`;
+/** The link that serves an image's bytes, or one of its named variants. */
+export const contentUrl = (url: string, variant?: string) =>
+  `/images/content?url=${encodeURIComponent(url)}` +
+  (variant === undefined ? "" : `&variant=${encodeURIComponent(variant)}`);
 
 /** The public shape of a stored image. */
 export function imageView(r: ImageRecord) {
@@ -54,5 +56,6 @@ export function imageView(r: ImageRecord) {
     expires: r.caching?.expires ?? null,
     contentUrl: contentUrl(r.url),
     origin: r.origin ?? "download",
+    variants: (r.variants ?? []).map((v) => ({ ...v, contentUrl: contentUrl(r.url, v.name) })),
   };
 }

@@ -72,12 +72,17 @@ export class ImageUploads {
       throw err;
     }
     const hash = urlHash(key);
-    // Read apart from the write: two uploads racing for a new key may both say "created".
-    const created = (await this.images.get(hash)) === null;
-    const record = await this.images.put(
-      { ...freshImage(key, staged, info), origin: "upload" },
-      hash,
-    );
+    // Read apart from the write: two uploads racing for a new key may both
+    // say "created". Named variants asked for the key stay asked for (as on
+    // a refreshed download): they are computed from the new bytes on request.
+    const existing = await this.images.get(hash);
+    const variants = existing?.variants;
+    const record = await this.images.put({
+      ...freshImage(key, staged, info),
+      origin: "upload",
+      ...(variants ? { variants } : {}),
+    }, hash);
+    const created = existing === null;
     return { record, created };
   }
 }
