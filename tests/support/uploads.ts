@@ -53,13 +53,19 @@ export async function encodeForm(f: FormData): Promise<{ type: string; encoded: 
 }
 
 /**
- * Sends the head of a `POST /images/upload` declaring `length` bytes, then
- * `body` (possibly less than declared), to 127.0.0.1:`port`; returns the
- * connection, still open.
+ * Sends the head of a request (`POST /images/upload` unless `target` says
+ * otherwise) declaring `length` bytes, then `body` (possibly less than
+ * declared), to 127.0.0.1:`port`; returns the connection, still open.
  */
-export async function rawUpload(port: number, type: string, length: number, body?: Uint8Array) {
+export async function rawUpload(
+  port: number,
+  type: string,
+  length: number,
+  body?: Uint8Array,
+  target = "POST /images/upload",
+) {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const head = `POST /images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${type}\r\n` +
+  const head = `${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${type}\r\n` +
     `Content-Length: ${length}\r\n\r\n`;
   await writeAll(conn, new TextEncoder().encode(head));
   if (body) await writeAll(conn, body);
@@ -70,14 +76,24 @@ export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void>
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
-/** Reads until the status line and headers are in; returns the status. */
-export async function readStatus(conn: Deno.Conn): Promise<number> {
+/**
+ * Reads until the status line and headers are in; returns the status, or 0
+ * when none came within `ms` (the connection is then closed).
+ */
+export async function readStatus(conn: Deno.Conn, ms = 5_000): Promise<number> {
   let text = "";
   const buf = new Uint8Array(4096);
-  while (!text.includes("\r\n\r\n")) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    text += new TextDecoder().decode(buf.subarray(0, n));
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    while (!text.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BadResource)) throw err;
+  } finally {
+    clearTimeout(timer);
   }
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 }
