@@ -41,9 +41,6 @@ export class PartChannel implements PartSink, AsyncIterable<Uint8Array> {
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     try {
       for (;;) {
-        // Asking for the next chunk means the last one was dealt with.
-        this.#release?.resolve();
-        this.#release = null;
         while (this.#chunk === null && !this.#ended && this.#error === null) {
           await new Promise<void>((resolve) => this.#wakeReader = resolve);
         }
@@ -52,6 +49,9 @@ export class PartChannel implements PartSink, AsyncIterable<Uint8Array> {
         const chunk = this.#chunk;
         this.#chunk = null;
         yield chunk;
+        // Asked for the next chunk: this one was dealt with.
+        this.#release?.resolve();
+        this.#release = null;
       }
     } finally {
       // The reader gave up (or failed): a writer must not wait forever.
