@@ -8,8 +8,7 @@ import { assertProblem, submit, waitForJob } from "./support/http.ts";
 import { startImageOrigin } from "./support/image_origin.ts";
 import { makeImage } from "./support/images.ts";
 import { findImages } from "../services/store/image_search.ts";
-import { serveApp } from "./support/sse.ts";
-import { assertNothingStored, bytes, rawUpload, readStatus, sha256 } from "./support/uploads.ts";
+import { assertNothingStored, bytes, sha256, statusForDeclaredLength } from "./support/uploads.ts";
 
 async function setup(env: Record<string, string> = {}) {
   const origin = startImageOrigin();
@@ -103,26 +102,13 @@ Deno.test("PUT /images/content refuses bad keys, non-images, empty and oversized
   assert.equal(tooLarge.type, "urn:image-ingest:problem:too_large");
 
   // A declared length over the limit is answered before any of the body is sent.
-  const server = serveApp(t.app.fetch);
-  try {
-    const port = Number(new URL(server.base).port);
-    const conn = await rawUpload(
-      port,
-      "image/png",
-      60_000,
-      undefined,
-      "PUT /images/content?url=upload:k",
-    );
-    try {
-      assert.equal(await readStatus(conn), 413);
-    } finally {
-      try {
-        conn.close();
-      } catch { /* closed on a timeout */ }
-    }
-  } finally {
-    await server.close();
-  }
+  const declared = await statusForDeclaredLength(
+    t.app.fetch,
+    "PUT /images/content?url=upload:k",
+    "image/png",
+    60_000,
+  );
+  assert.equal(declared, 413);
   await assertNothingStored(t.app, t.dataDir);
 });
 

@@ -1,6 +1,7 @@
 /** Helpers for the upload tests: forms, raw requests on loopback, and what is on disk. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { serveApp } from "./sse.ts";
 
 export const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 export const bytes = (b: Uint8Array) => b as Uint8Array<ArrayBuffer>;
@@ -96,4 +97,35 @@ export async function readStatus(conn: Deno.Conn, ms = 5_000): Promise<number> {
     clearTimeout(timer);
   }
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+}
+
+/**
+ * Serves `fetch` on 127.0.0.1, sends only the head of a request declaring
+ * `length` bytes, and returns the status answered (0 when none came in 5 s).
+ */
+export async function statusForDeclaredLength(
+  fetch: (req: Request) => Response | Promise<Response>,
+  target: string,
+  type: string,
+  length: number,
+): Promise<number> {
+  const server = serveApp(fetch);
+  try {
+    const conn = await rawUpload(
+      Number(new URL(server.base).port),
+      type,
+      length,
+      undefined,
+      target,
+    );
+    try {
+      return await readStatus(conn);
+    } finally {
+      try {
+        conn.close();
+      } catch { /* closed on a timeout */ }
+    }
+  } finally {
+    await server.close();
+  }
 }
