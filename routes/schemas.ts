@@ -166,6 +166,11 @@ export const Image = z.object({
   contentUrl: z.string().openapi({
     example: "/images/content?url=https%3A%2F%2Fimages.example.com%2Fcats%2F42.jpg",
   }),
+  blobUrl: z.string().openapi({
+    description: "The same bytes by their hash; they never change there, so caches may keep " +
+      "them for good.",
+    example: "/blobs/9f2c6a1e0d4b5c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e",
+  }),
 }).openapi("Image");
 
 export const ImagePage = z.object({

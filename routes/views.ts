@@ -37,6 +37,9 @@ export function itemView(index: number, item: ItemRecord) {
 /** The link that serves an image's bytes. */
 export const contentUrl = (url: string) => `/images/content?url=${encodeURIComponent(url)}`;
 
+/** The link that serves bytes by their hash. */
+export const blobUrl = (sha256: string) => `/blobs/${sha256}`;
+
 /** The public shape of a stored image. */
 export function imageView(r: ImageRecord) {
   return {
@@ -53,5 +56,6 @@ export function imageView(r: ImageRecord) {
     cacheControl: r.caching?.cacheControl ?? null,
     expires: r.caching?.expires ?? null,
     contentUrl: contentUrl(r.url),
+    blobUrl: blobUrl(r.sha256),
   };
 }

@@ -14,7 +14,10 @@ export class ImageContent {
   constructor(private readonly blobs: BlobStore, private readonly cache: BlobCache) {}
 
   /** The image's bytes, or the range of them; null when the blob is missing. */
-  async open(record: ImageRecord, range?: ByteRange): Promise<ImageBody | null> {
+  async open(
+    record: Pick<ImageRecord, "sha256" | "bytes">,
+    range?: ByteRange,
+  ): Promise<ImageBody | null> {
     if (!this.cache.accepts(record.bytes)) return await this.blobs.get(record.sha256, range);
     let whole = this.cache.get(record.sha256);
     if (!whole) {
@@ -25,5 +28,10 @@ export class ImageContent {
       if (whole.byteLength === record.bytes) this.cache.set(record.sha256, whole);
     }
     return range ? whole.subarray(range.start, range.end + 1) : whole;
+  }
+
+  /** Size and last write time of a stored blob, or null when it is absent. */
+  stat(sha256: string): Promise<{ bytes: number; modified: Date | null } | null> {
+    return this.blobs.stat(sha256);
   }
 }
