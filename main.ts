@@ -1,4 +1,5 @@
 import { createApp } from "./routes/app.ts";
+import { serviceDeps } from "./routes/deps.ts";
 import { ConfigError, parseConfig } from "./services/config.ts";
 import { openService } from "./services/service.ts";
 
@@ -16,13 +17,8 @@ await service.blobs.sweepTemporaries();
 // Aborted on shutdown: event streams end (clients reconnect elsewhere) instead of holding it up.
 const closing = new AbortController();
 const app = createApp({
-  config,
-  jobs: service.jobs,
-  images: service.images,
-  intake: service.intake,
-  content: service.content,
+  ...serviceDeps(service),
   onJobCreated: (id) => service.worker.notify(id),
-  healthy: service.healthy,
   closing: closing.signal,
 });
 const server = Deno.serve({

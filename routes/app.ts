@@ -8,6 +8,8 @@ import type { AppDeps } from "./deps.ts";
 import { mountDocs } from "./docs.ts";
 import { healthRouter } from "./health.ts";
 import { CONTENT_PATH, serveImageContent } from "./image_content.ts";
+import { imageRemovalHandlers } from "./image_removal.handlers.ts";
+import * as imageRemovalRoutes from "./image_removal.routes.ts";
 import { imageHandlers } from "./images.handlers.ts";
 import * as imageRoutes from "./images.routes.ts";
 import { jobActionHandlers } from "./job_actions.handlers.ts";
@@ -27,7 +29,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   const images = imageHandlers(deps);
   const jobs = jobHandlers(deps);
   const jobActions = jobActionHandlers(deps);
-  const blobs = { refs: deps.refs, facts: new BlobFacts(deps.content), content: deps.content };
+  const imageRemoval = imageRemovalHandlers(deps);
+  const blobs = { refs: deps.refs, facts: new BlobFacts(deps.blobs, deps.content), content: deps.content };
   // Normally answered before Hono (below); these serve the same way should a request reach the router.
   const blobHandler = (c: Context) => serveBlob(c.req.raw, c.req.param("sha256") ?? "", blobs);
   app
@@ -36,6 +39,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     .openapi(imageRoutes.getImageContent, images.getImageContent)
     .openapi(imageRoutes.headImageContent, images.headImageContent)
     .openapi(imageRoutes.getImageMetadata, images.getImageMetadata)
+    .openapi(imageRemovalRoutes.deleteImage, imageRemoval.deleteImage)
     .openapi(blobRoutes.getBlob, blobHandler as never)
     .openapi(blobRoutes.headBlob, blobHandler as never)
     .openapi(jobRoutes.getJob, jobs.getJob)

@@ -1,7 +1,12 @@
+import type { BlobStore } from "../services/blobs/blob_store.ts";
+import type { BlobCollector } from "../services/blobs/collector.ts";
 import type { Config } from "../services/config.ts";
 import type { ImageContent } from "../services/image_content.ts";
 import type { Intake } from "../services/intake/intake.ts";
 import type { JobEvents } from "../services/jobs/job_events.ts";
+import type { Service } from "../services/service.ts";
+import type { BlobRefs } from "../services/store/blob_refs.ts";
+import type { DerivativesRepo } from "../services/store/derivatives_repo.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
 
@@ -12,6 +17,13 @@ export interface AppDeps {
   images: ImagesRepo;
   intake: Intake;
   content: ImageContent;
+  blobs: BlobStore;
+  /** Blob reference counts: bytes are served by hash only while something refers to them. */
+  refs: BlobRefs;
+  /** Deletes bytes a removal left unreferenced. */
+  collector: BlobCollector;
+  /** Cached transforms of stored blobs. */
+  derivatives: DerivativesRepo;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;
   /** Job event streams; made from `jobs` and `config` when absent (tests pass one to count open streams). */
@@ -20,4 +32,20 @@ export interface AppDeps {
   closing?: AbortSignal;
   /** Answers the health check: true when storage and KV respond. */
   healthy?: () => Promise<boolean>;
+}
+
+/** The parts of a running service the HTTP layer uses (callers add the rest). */
+export function serviceDeps(s: Service) {
+  return {
+    config: s.config,
+    jobs: s.jobs,
+    images: s.images,
+    intake: s.intake,
+    content: s.content,
+    blobs: s.blobs,
+    refs: s.refs,
+    collector: s.collector,
+    derivatives: s.derivatives,
+    healthy: s.healthy,
+  } satisfies Partial<AppDeps>;
 }

@@ -1,3 +1,4 @@
+import type { BlobStore } from "./blobs/blob_store.ts";
 import { SNIFF_LIMIT_BYTES } from "./fetch/guarded_body.ts";
 import type { ImageContent } from "./image_content.ts";
 import { sniffImage } from "./image/sniff.ts";
@@ -25,13 +26,13 @@ const MAX_FACTS = 10_000;
 export class BlobFacts {
   readonly #facts = new Map<string, BlobFact>();
 
-  constructor(private readonly content: ImageContent) {}
+  constructor(private readonly blobs: BlobStore, private readonly content: ImageContent) {}
 
   /** The blob's fact; `missing` when storage has no such file, `not_an_image` when its bytes are none. */
   async get(sha256: string): Promise<BlobFact | "missing" | "not_an_image"> {
     const known = this.#facts.get(sha256);
     if (known) return known;
-    const stat = await this.content.stat(sha256);
+    const stat = await this.blobs.stat(sha256);
     if (!stat) return "missing";
     const blob = { sha256, bytes: stat.bytes };
     const headBytes = Math.min(stat.bytes, SNIFF_LIMIT_BYTES);

@@ -29,9 +29,4 @@ export class ImageContent {
     }
     return range ? whole.subarray(range.start, range.end + 1) : whole;
   }
-
-  /** Size and last write time of a stored blob, or null when it is absent. */
-  stat(sha256: string): Promise<{ bytes: number; modified: Date | null } | null> {
-    return this.blobs.stat(sha256);
-  }
 }

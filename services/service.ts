@@ -1,8 +1,11 @@
 import { BlobCache } from "./blobs/blob_cache.ts";
+import { BlobCollector } from "./blobs/collector.ts";
 import { DiskBlobStore } from "./blobs/disk_blob_store.ts";
 import type { Config } from "./config.ts";
 import { createFetcher, type Fetcher } from "./fetch/fetcher.ts";
 import { ImageContent } from "./image_content.ts";
+import { BlobRefs } from "./store/blob_refs.ts";
+import { DerivativesRepo } from "./store/derivatives_repo.ts";
 import { IdempotencyRepo } from "./store/idempotency_repo.ts";
 import { ImagesRepo } from "./store/images_repo.ts";
 import { Intake } from "./intake/intake.ts";
@@ -21,6 +24,12 @@ export interface Service {
   blobs: DiskBlobStore;
   jobs: JobsRepo;
   images: ImagesRepo;
+  /** Blob reference counts, shared by every namespace. */
+  refs: BlobRefs;
+  /** Deletes bytes nothing refers to any more. */
+  collector: BlobCollector;
+  /** Cached transforms of stored blobs. */
+  derivatives: DerivativesRepo;
   intake: Intake;
   content: ImageContent;
   fetcher: Fetcher;
@@ -41,11 +50,22 @@ export async function openService(config: Config): Promise<Service> {
   const blobs = new DiskBlobStore(config.dataDir);
   const useQueue = !config.kvIsRemote;
   const k = keys();
-  const images = new ImagesRepo(kv, k, config.indexCacheMs);
-  const content = new ImageContent(
+  const cache = new BlobCache(config.contentCacheBytes, config.contentCacheItemBytes);
+  const refs = new BlobRefs(kv);
+  const collector = new BlobCollector(kv, refs, blobs, (sha256) => cache.delete(sha256));
+  const collect = (sha256: string) => {
+    collector.collect(sha256).catch((err) =>
+      console.error(`collector: ${sha256}: ${(err as Error).message}`)
+    );
+  };
+  const images = new ImagesRepo(kv, k, {
+    refs,
     blobs,
-    new BlobCache(config.contentCacheBytes, config.contentCacheItemBytes),
-  );
+    recentMs: config.indexCacheMs,
+    onFreed: collect,
+  });
+  const derivatives = new DerivativesRepo(kv, refs, blobs);
+  const content = new ImageContent(blobs, cache);
   const jobs = new JobsRepo(kv, k, images, useQueue);
   const fetcher = createFetcher(config.fetch, { blobs });
   const idempotency = new IdempotencyRepo(kv, k);
@@ -67,6 +87,7 @@ export async function openService(config: Config): Promise<Service> {
     blobs,
     useQueue,
     materialise: (jobId) => intake.materialise(jobId),
+    collector,
     concurrency: config.workerConcurrency,
     perHostConcurrency: config.perHostConcurrency,
     sweepIntervalMs: config.sweepIntervalMs,
@@ -82,6 +103,9 @@ export async function openService(config: Config): Promise<Service> {
     blobs,
     jobs,
     images,
+    refs,
+    collector,
+    derivatives,
     intake,
     content,
     fetcher,

@@ -1,4 +1,5 @@
 import { createApp } from "../../routes/app.ts";
+import { serviceDeps } from "../../routes/deps.ts";
 import { parseConfig } from "../../services/config.ts";
 import { openService, type Service } from "../../services/service.ts";
 
@@ -31,15 +32,10 @@ export async function startTestService(
   if (opts.withoutQueue) config.kvIsRemote = true;
   const service = await openService(config);
   const app = createApp({
-    config,
-    jobs: service.jobs,
-    images: service.images,
-    intake: service.intake,
-    content: service.content,
+    ...serviceDeps(service),
     onJobCreated: opts.startWorker === false || opts.notifyWorker === false
       ? undefined
       : (id) => service.worker.notify(id),
-    healthy: service.healthy,
   });
   if (opts.startWorker !== false) service.worker.start();
   return {
