@@ -30,7 +30,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   const jobs = jobHandlers(deps);
   const jobActions = jobActionHandlers(deps);
   const imageRemoval = imageRemovalHandlers(deps);
-  const blobs = { refs: deps.refs, facts: new BlobFacts(deps.blobs, deps.content), content: deps.content };
+  const blobs = {
+    refs: deps.refs,
+    facts: new BlobFacts(deps.blobs, deps.content),
+    content: deps.content,
+  };
   // Normally answered before Hono (below); these serve the same way should a request reach the router.
   const blobHandler = (c: Context) => serveBlob(c.req.raw, c.req.param("sha256") ?? "", blobs);
   app

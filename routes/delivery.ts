@@ -29,7 +29,11 @@ export interface Representation {
 export type OpenBody = (range?: ByteRange) => Promise<ImageBody | null>;
 
 /** Answers a GET or HEAD for `rep`; throws ProblemError for 416 and missing bytes. */
-export async function deliver(req: Request, rep: Representation, open: OpenBody): Promise<Response> {
+export async function deliver(
+  req: Request,
+  rep: Representation,
+  open: OpenBody,
+): Promise<Response> {
   const h = req.headers;
   if (notModified(h, rep)) return new Response(null, { status: 304, headers: rep.headers });
   const rangeHeader = h.get("range");

@@ -14,7 +14,8 @@ const IMF_FIXDATE = new RegExp(
   String.raw`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) (${MONTH}) (\d{4}) ${TIME} GMT$`,
 );
 const RFC850_DATE = new RegExp(
-  String.raw`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d\d)-(${MONTH})-(\d\d) ${TIME} GMT$`,
+  String
+    .raw`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d\d)-(${MONTH})-(\d\d) ${TIME} GMT$`,
 );
 const ASCTIME_DATE = new RegExp(
   String.raw`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (${MONTH}) ([ \d]\d) ${TIME} (\d{4})$`,

@@ -148,7 +148,7 @@ export const listImages = createRoute({
 
 const contentHeaders = bodyHeaders.extend({
   "Content-Disposition": z.string().openapi({
-    example: "inline; filename=\"42.jpg\"",
+    example: 'inline; filename="42.jpg"',
     description: "`inline`, named after the last segment of the URL's path (percent-decoded; " +
       "unsafe characters replaced; `filename*` when not plain ASCII), with the extension of " +
       "the format served; `image.<ext>` when the path names no file.",

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
 import { epochSeconds, httpDate, parseHttpDate } from "../routes/delivery_date.ts";
-import {
-  contentDisposition,
-  downloadName,
-  MAX_STEM_BYTES,
-} from "../routes/delivery_filename.ts";
+import { contentDisposition, downloadName, MAX_STEM_BYTES } from "../routes/delivery_filename.ts";
 
 const SUN_1994 = Date.UTC(1994, 10, 6, 8, 49, 37) / 1000;
 
@@ -41,7 +37,10 @@ Deno.test("parseHttpDate() refuses anything else, rather than guessing", () => {
 
 Deno.test("downloadName() takes the URL's last path segment, percent-decoded", () => {
   assert.equal(downloadName("https://a.example/cats/42.jpg", "jpeg"), "42.jpg");
-  assert.equal(downloadName("https://a.example/cats/Photo%20One.JPEG?x=1#y", "jpeg"), "Photo One.JPEG");
+  assert.equal(
+    downloadName("https://a.example/cats/Photo%20One.JPEG?x=1#y", "jpeg"),
+    "Photo One.JPEG",
+  );
   assert.equal(downloadName("https://a.example/p/caf%C3%A9.png", "png"), "café.png");
   assert.equal(downloadName("https://a.example/%E6%97%A5%E6%9C%AC.gif", "gif"), "日本.gif");
 });
@@ -66,7 +65,10 @@ Deno.test("downloadName() falls back to image.<ext> when the path names no file"
 
 Deno.test("downloadName() replaces separators, control and bidi characters", () => {
   assert.equal(downloadName("https://a.example/a%2Fb%5Cc.png", "png"), "a_b_c.png");
-  assert.equal(downloadName("https://a.example/..%2F..%2Fetc%2Fpasswd", "png"), "_.._etc_passwd.png");
+  assert.equal(
+    downloadName("https://a.example/..%2F..%2Fetc%2Fpasswd", "png"),
+    "_.._etc_passwd.png",
+  );
   assert.equal(downloadName("https://a.example/a%0D%0AX-Evil:%201.png", "png"), "a__X-Evil: 1.png");
   assert.equal(downloadName("https://a.example/a%00b.png", "png"), "a_b.png");
   // U+202E would show "evil\u202Egnp.exe" as "evilexe.png".
@@ -125,6 +127,9 @@ Deno.test("every header value built from a hostile URL is a valid header value",
     assert.match(value, /^[\x20-\x7e]+$/, url);
     assert.doesNotThrow(() => new Headers({ "content-disposition": value }));
     assert.ok(value.length < 2000, `${value.length} chars`);
-    assert.match(value, /^inline; filename="[^"\\]*"(; filename\*=UTF-8''[A-Za-z0-9!#$&+\-.^_`|~%]+)?$/);
+    assert.match(
+      value,
+      /^inline; filename="[^"\\]*"(; filename\*=UTF-8''[A-Za-z0-9!#$&+\-.^_`|~%]+)?$/,
+    );
   }
 });
