@@ -24,6 +24,7 @@ const EXTENSIONS: Record<ImageFormat, readonly string[]> = {
 export const MAX_STEM_BYTES = 150;
 
 // C0, DEL, C1, path separators, and the bidi controls that can disguise an extension.
+// deno-lint-ignore no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f/\\\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 /** What may stand after the last dot and still be an extension to replace. */
 const EXTENSION_LIKE = /^[a-z0-9]{1,5}$/i;
