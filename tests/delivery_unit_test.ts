@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { epochSeconds, httpDate, parseHttpDate } from "../routes/delivery_date.ts";
+import { ConfigError, parseConfig } from "../services/config.ts";
 import { contentDisposition, downloadName, MAX_STEM_BYTES } from "../routes/delivery_filename.ts";
 
 const SUN_1994 = Date.UTC(1994, 10, 6, 8, 49, 37) / 1000;
@@ -131,5 +132,13 @@ Deno.test("every header value built from a hostile URL is a valid header value",
       value,
       /^inline; filename="[^"\\]*"(; filename\*=UTF-8''[A-Za-z0-9!#$&+\-.^_`|~%]+)?$/,
     );
+  }
+});
+
+Deno.test("CONTENT_CACHE_CONTROL defaults to an hour and must be a header value", () => {
+  assert.equal(parseConfig({}).contentCacheControl, "public, max-age=3600");
+  assert.equal(parseConfig({ CONTENT_CACHE_CONTROL: "no-cache" }).contentCacheControl, "no-cache");
+  for (const bad of ["max-age=1\r\nX-Evil: 1", "caf\u00e9", " leading", "trailing "]) {
+    assert.throws(() => parseConfig({ CONTENT_CACHE_CONTROL: bad }), ConfigError, bad);
   }
 });
