@@ -30,6 +30,25 @@ export const CallbackUrl = z.string().max(MAX_URL_LENGTH)
       "image downloads, else `400`.",
   });
 
+/** One named variant of `POST /images`; the transform parameters of `GET /images/content`. */
+export const VariantSpecSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, {
+    message:
+      "must be 1 to 32 lowercase letters, digits, `_` or `-`, starting with a letter or digit",
+  }).openapi({ example: "thumb" }),
+  w: z.number().int().min(1).max(8192).optional().openapi({ example: 256 }),
+  h: z.number().int().min(1).max(8192).optional(),
+  fit: z.enum(["cover", "contain", "inside"]).optional(),
+  format: z.enum(["webp", "avif", "jpeg", "png"]).optional().openapi({ example: "webp" }),
+  quality: z.number().int().min(1).max(100).optional(),
+}).openapi("VariantSpec", {
+  description: "A resize/recompress computed right after each download of the job and " +
+    "served by `GET /images/content?url=...&variant=<name>`. Fields as the transform " +
+    "parameters of that route; `format=auto` is not allowed (nothing to negotiate with yet).",
+});
+
+export const MAX_VARIANTS = 8;
+
 export const SubmitBody = z.strictObject({
   urls: UrlList.optional().openapi({
     description: "The image URLs. Repeats count once.",
@@ -43,6 +62,15 @@ export const SubmitBody = z.strictObject({
       "`revalidated: true`), a `200` stores the new bytes.",
   }),
   callback_url: CallbackUrl.optional(),
+  variants: z.array(VariantSpecSchema).max(MAX_VARIANTS)
+    .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, {
+      message: "variant names must be unique",
+    })
+    .optional().openapi({
+      description: "Named variants to compute for every image of the job (JSON only), " +
+        "listed in each image's metadata and in the job's results.",
+      example: [{ name: "thumb", w: 256, format: "webp" }],
+    }),
 }).refine((b) => (b.urls === undefined) !== (b.source_url === undefined), {
   message: "give exactly one of `urls` or `source_url`",
   path: ["urls"],
@@ -170,6 +198,15 @@ export const Image = z.object({
     description: "The same bytes by their hash; they never change there, so caches may keep " +
       "them for good.",
     example: "/blobs/9f2c6a1e0d4b5c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e",
+  }),
+  variants: z.array(VariantSpecSchema.extend({
+    contentUrl: z.string().openapi({
+      example: "/images/content?url=https%3A%2F%2Fimages.example.com%2Fcats%2F42.jpg" +
+        "&variant=thumb",
+    }),
+  })).openapi({
+    description: "The named variants jobs asked for of this image, with their links " +
+      "(computed right after the download; on first request otherwise).",
   }),
 }).openapi("Image");
 

@@ -62,6 +62,7 @@ export async function readSubmission(
         refresh: body.refresh ?? false,
         source: "json",
         ...(body.callback_url !== undefined ? { callbackUrl: body.callback_url } : {}),
+        ...(body.variants?.length ? { variants: body.variants } : {}),
       },
       fingerprint: keyed
         ? createHash("sha256").update(`${type}\n${query}\n${JSON.stringify(body)}`).digest("hex")

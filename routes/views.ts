@@ -34,8 +34,10 @@ export function itemView(index: number, item: ItemRecord) {
   };
 }
 
-/** The link that serves an image's bytes. */
-export const contentUrl = (url: string) => `/images/content?url=${encodeURIComponent(url)}`;
+/** The link that serves an image's bytes, or one of its named variants. */
+export const contentUrl = (url: string, variant?: string) =>
+  `/images/content?url=${encodeURIComponent(url)}` +
+  (variant === undefined ? "" : `&variant=${encodeURIComponent(variant)}`);
 
 /** The link that serves bytes by their hash. */
 export const blobUrl = (sha256: string) => `/blobs/${sha256}`;
@@ -57,5 +59,6 @@ export function imageView(r: ImageRecord) {
     expires: r.caching?.expires ?? null,
     contentUrl: contentUrl(r.url),
     blobUrl: blobUrl(r.sha256),
+    variants: (r.variants ?? []).map((v) => ({ ...v, contentUrl: contentUrl(r.url, v.name) })),
   };
 }

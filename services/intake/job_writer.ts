@@ -23,7 +23,7 @@ import type { ImagesRepo } from "../store/images_repo.ts";
 import type { IdempotencyRecord, IdempotencyRepo } from "../store/idempotency_repo.ts";
 import { ulid, urlHash } from "../store/ids.ts";
 import { deleteUnpublishedJob, type JobMessage, type JobSnapshot } from "../store/jobs_repo.ts";
-import type { ItemRecord, JobRecord, RepeatRecord } from "../store/records.ts";
+import type { ItemRecord, JobRecord, RepeatRecord, VariantSpec } from "../store/records.ts";
 import { outboxOnEnd } from "../webhooks/outbox.ts";
 import type { ListEntry, RepeatedLine } from "./list_parser.ts";
 
@@ -35,6 +35,7 @@ export interface NewJob {
   source: NonNullable<JobRecord["source"]>;
   csvHeader?: string[];
   callbackUrl?: string;
+  variants?: VariantSpec[];
 }
 
 export type CreateOutcome =
@@ -99,7 +100,7 @@ export class JobWriter {
     if (direct) {
       const hashes = spec.entries.map((e) => urlHash(e.url));
       const [storedIndexes] = await Promise.all([
-        this.#stored(spec.entries, hashes, spec.refresh),
+        this.#stored(spec.entries, hashes, spec.refresh || !!spec.variants),
         marked,
       ]);
       stored = storedIndexes.size;
@@ -139,6 +140,7 @@ export class JobWriter {
       source: spec.source,
       ...(spec.csvHeader ? { csvHeader: spec.csvHeader } : {}),
       ...(spec.callbackUrl ? { callbackUrl: spec.callbackUrl } : {}),
+      ...(spec.variants ? { variants: spec.variants } : {}),
       ...(expiresAt === undefined ? {} : { expiresAt }),
     };
     const op = this.kv.atomic()
@@ -198,7 +200,11 @@ export class JobWriter {
         return;
       }
       const hashes = chunk.entries.map((e) => urlHash(e.url));
-      const storedIndexes = await this.#stored(chunk.entries, hashes, job.refresh);
+      const storedIndexes = await this.#stored(
+        chunk.entries,
+        hashes,
+        job.refresh || !!job.variants,
+      );
       const now = Date.now();
       const ttl = ttlOf(job, now);
       const op = this.kv.atomic().check(progress).delete(chunkEntry.key);
@@ -227,9 +233,12 @@ export class JobWriter {
     await this.kv.delete(this.keys.creatingJob(jobId));
   }
 
-  /** Indexes of the valid entries whose URL is stored already (none for a refresh). */
-  async #stored(entries: ListEntry[], hashes: string[], refresh: boolean): Promise<Set<number>> {
-    if (refresh) return new Set();
+  /**
+   * Indexes of the valid entries whose URL is stored already. None when
+   * every item needs the worker: a refresh, or variants to compute.
+   */
+  async #stored(entries: ListEntry[], hashes: string[], none: boolean): Promise<Set<number>> {
+    if (none) return new Set();
     const valid = entries.flatMap((e, i) => e.invalid === undefined ? [i] : []);
     const found = await this.images.whichExist(valid.map((i) => hashes[i]));
     return new Set([...found].map((n) => valid[n]));

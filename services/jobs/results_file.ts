@@ -9,8 +9,8 @@ import { type ResultRow, resultRows } from "./result_rows.ts";
 
 export type ResultsFormat = "csv" | "ndjson";
 
-/** The service's own link to an image's bytes, made by the caller (it knows the routes). */
-export type ContentUrl = (url: string) => string;
+/** The service's own link to an image's bytes (or a variant of it), made by the caller (it knows the routes). */
+export type ContentUrl = (url: string, variant?: string) => string;
 
 export const RESULT_COLUMNS = [
   "url",
@@ -44,7 +44,8 @@ export function resultsStream(
     async pull(controller) {
       let text = "";
       if (!formatRow) {
-        if (format === "ndjson") formatRow = (row) => ndjsonLine(row, contentUrl);
+        const variants = (job.variants ?? []).map((v) => v.name);
+        if (format === "ndjson") formatRow = (row) => ndjsonLine(row, contentUrl, variants);
         else {
           // The header needs the width of the original columns before the first row.
           const csv = job.source === "csv";
@@ -56,8 +57,12 @@ export function resultsStream(
           const width = csv
             ? Math.max(job.csvHeader?.length ?? 0, ...peeked.map((r) => r.columns?.length ?? 0))
             : 0;
-          text += csvLine([...originalColumnNames(job.csvHeader ?? [], width), ...RESULT_COLUMNS]);
-          formatRow = (row) => csvLine(csvCells(row, width, contentUrl));
+          text += csvLine([
+            ...originalColumnNames(job.csvHeader ?? [], width),
+            ...RESULT_COLUMNS,
+            ...variants.map((name) => `variant_${name}`),
+          ]);
+          formatRow = (row) => csvLine(csvCells(row, width, contentUrl, variants));
         }
       }
       for (const row of peeked) text += formatRow(row);
@@ -84,7 +89,18 @@ function originalColumnNames(header: string[], width: number): string[] {
   return Array.from({ length: width }, (_, i) => header[i] ?? `column_${i + 1}`);
 }
 
-function csvCells(row: ResultRow, width: number, contentUrl: ContentUrl): string[] {
+/** Links to the job's variants the row's image keeps, by name. */
+function variantLinks(row: ResultRow, contentUrl: ContentUrl, names: string[]) {
+  const kept = new Set((row.image?.variants ?? []).map((v) => v.name));
+  return names.map((name) => kept.has(name) ? contentUrl(row.url, name) : null);
+}
+
+function csvCells(
+  row: ResultRow,
+  width: number,
+  contentUrl: ContentUrl,
+  variants: string[],
+): string[] {
   // Fields beyond the header's width are left out here, so the result columns
   // stay aligned (`results.ndjson` keeps them all).
   const original = row.columns ?? [];
@@ -101,11 +117,13 @@ function csvCells(row: ResultRow, width: number, contentUrl: ContentUrl): string
     img ? String(img.bytes) : "",
     img ? String(img.width) : "",
     img ? String(img.height) : "",
+    ...variantLinks(row, contentUrl, variants).map((link) => link ?? ""),
   ];
 }
 
-function ndjsonLine(row: ResultRow, contentUrl: ContentUrl): string {
+function ndjsonLine(row: ResultRow, contentUrl: ContentUrl, variants: string[]): string {
   const img = row.image;
+  const links = variantLinks(row, contentUrl, variants);
   return JSON.stringify({
     url: row.url,
     status: row.status,
@@ -120,6 +138,9 @@ function ndjsonLine(row: ResultRow, contentUrl: ContentUrl): string {
     height: img?.height ?? null,
     ...(row.line !== undefined ? { line: row.line } : {}),
     ...(row.columns ? { columns: row.columns } : {}),
+    ...(variants.length
+      ? { variants: Object.fromEntries(variants.map((name, i) => [name, links[i]])) }
+      : {}),
   }) + "\n";
 }
 

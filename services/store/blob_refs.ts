@@ -1,4 +1,5 @@
 import type { AtomicWriter } from "./kv_batcher.ts";
+import { KvReadBatcher } from "./kv_reads.ts";
 import { type BlobKeys, blobKeys } from "./kv_keys.ts";
 import type { CollectionMark } from "./records.ts";
 
@@ -41,7 +42,12 @@ const WAIT_STEP_MS = 25;
  * proceeds only if its bytes are on disk (written after the deletion).
  */
 export class BlobRefs {
-  constructor(private readonly kv: Deno.Kv, readonly keys: BlobKeys = blobKeys()) {}
+  /** Every download reads a mark before indexing: those reads share KV round trips. */
+  readonly #reads: KvReadBatcher;
+
+  constructor(private readonly kv: Deno.Kv, readonly keys: BlobKeys = blobKeys()) {
+    this.#reads = new KvReadBatcher(kv);
+  }
 
   /** How many stored entries refer to the bytes (0 when none). */
   async count(sha256: string): Promise<number> {
@@ -61,7 +67,7 @@ export class BlobRefs {
    */
   async prepareAdd(sha256: string, present: () => Promise<boolean>): Promise<RefToken> {
     for (;;) {
-      const mark = await this.kv.get<CollectionMark>(this.keys.mark(sha256));
+      const [mark] = await this.#reads.getMany<[CollectionMark]>([this.keys.mark(sha256)]);
       const m = mark.value;
       if (!m || m.state === "pending") return { sha256, mark };
       if (m.state === "collecting") {

@@ -6,7 +6,8 @@ import type { AtomicWriter } from "./kv_batcher.ts";
 import { KvReadBatcher } from "./kv_reads.ts";
 import { listPage } from "./page.ts";
 import type { Keys } from "./kv_keys.ts";
-import type { ImageRecord, UrlFailure, UrlLease } from "./records.ts";
+import type { ImageRecord, UrlFailure, UrlLease, VariantSpec } from "./records.ts";
+import { hasVariants, mergeVariants } from "../images/variant_specs.ts";
 
 /** Most records `getRecent` keeps. */
 const RECENT_MAX = 10_000;
@@ -177,6 +178,35 @@ export class ImagesRepo {
         this.forgetRecent(record.url);
         if (freed) this.#onFreed?.(freed);
         return full;
+      }
+    }
+  }
+
+  /**
+   * Makes a stored image keep the variant specs `wanted` (see
+   * mergeVariants), retrying on concurrent writes. The entry as it is
+   * afterwards (empty when the URL is no longer stored).
+   */
+  async keepVariants(
+    urlHash: string,
+    wanted: VariantSpec[],
+  ): Promise<Deno.KvEntryMaybe<ImageRecord>> {
+    for (;;) {
+      const existing = await this.kv.get<ImageRecord>(this.keys.image(urlHash));
+      if (!existing.value || hasVariants(existing.value.variants, wanted)) return existing;
+      const record = {
+        ...existing.value,
+        variants: mergeVariants(existing.value.variants, wanted),
+      };
+      // Same bytes, so no reference changes; a download of the URL in
+      // progress keeps its lease.
+      const op = this.kv.atomic().check(existing)
+        .set(existing.key, record)
+        .set(this.keys.imageBySeq(record.seq), record);
+      const res = await op.commit();
+      if (res.ok) {
+        this.forgetRecent(record.url);
+        return { key: existing.key, value: record, versionstamp: res.versionstamp };
       }
     }
   }

@@ -2,6 +2,20 @@ import type { OriginCaching } from "../fetch/caching.ts";
 import type { FailureReason } from "../fetch/reasons.ts";
 import type { ImageFormat } from "../image/types.ts";
 
+/**
+ * A named resize/recompress a job asks for, computed right after each of
+ * its downloads and served with `variant=<name>`. Absent fields take the
+ * transform's defaults.
+ */
+export interface VariantSpec {
+  name: string;
+  w?: number;
+  h?: number;
+  fit?: "cover" | "contain" | "inside";
+  format?: "webp" | "avif" | "jpeg" | "png";
+  quality?: number;
+}
+
 /** A submitted batch. Counts live in separate counter keys so workers never contend on this record. */
 export interface JobRecord {
   id: string;
@@ -26,6 +40,8 @@ export interface JobRecord {
   retried?: number;
   /** Set while a retry moves failed items back to pending; the worker finishes the move after a crash. */
   retrying?: true;
+  /** Variants to compute for every image of the job (JSON submissions). */
+  variants?: VariantSpec[];
 }
 
 /** `fetching` is `pending` with a lease: the API shows both as pending. */
@@ -78,6 +94,8 @@ export interface ImageRecord {
   jobId?: string;
   /** How the bytes arrived; absent in records written before it existed (downloads). */
   origin?: "download" | "upload";
+  /** The variants jobs asked for, by name (a later job's spec of the same name replaces it). */
+  variants?: VariantSpec[];
 }
 
 /** Held by the one worker downloading a URL, so two jobs naming it download it once. */

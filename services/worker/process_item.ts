@@ -6,11 +6,18 @@ import type { ImagesRepo, UrlState } from "../store/images_repo.ts";
 import type { Claim, JobsRepo, Outcome } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
 import type { KvBatcher } from "../store/kv_batcher.ts";
-import type { ItemRecord, JobRecord } from "../store/records.ts";
+import { mergeVariants } from "../images/variant_specs.ts";
+import type { ImageRecord, ItemRecord, JobRecord, VariantSpec } from "../store/records.ts";
 import { conditionalFor, revalidated } from "./revalidation.ts";
 import { DroppedTask } from "./scheduler.ts";
 
 type Failed = Extract<AttemptResult, { ok: false }>;
+
+/** What a variant is computed from: the stored bytes and what is known of them. */
+export type VariantSource = Pick<
+  ImageRecord,
+  "sha256" | "bytes" | "format" | "contentType" | "width" | "height"
+>;
 
 /** How soon to look again at a URL another worker is downloading. */
 const WAIT_FOR_OTHER_DOWNLOAD_MS = 200;
@@ -32,6 +39,12 @@ export interface ItemContext {
   signal: AbortSignal;
   /** Whether the job has been cancelled (read from KV, briefly cached): then nothing more starts. */
   isCancelled?: (jobId: string) => boolean | Promise<boolean>;
+  /**
+   * Computes (or finds cached) the variants a job asks for of a stored
+   * image; resolves when done, whatever each variant's outcome. Absent
+   * where transforms are unavailable: the specs are still recorded.
+   */
+  variants?: (source: VariantSource, specs: VariantSpec[]) => Promise<void>;
 }
 
 /**
@@ -92,8 +105,15 @@ async function step(
 
   const earlier = earlierOutcome(job, url, entry.value.attempts);
   if (earlier) {
+    let image = url.image;
+    if (earlier.state === "complete" && job.variants?.length) {
+      // Stored before (or by another job): it gains this job's variants first.
+      image = await ctx.images.keepVariants(urlHash, job.variants);
+      if (!image.value) return false; // deleted meanwhile: look again
+      await ctx.variants?.(image.value, job.variants);
+    }
     const res = await ctx.batcher.commit((w) => {
-      ctx.jobs.addFinish(w.check(url.image, url.failure), asRead, earlier);
+      ctx.jobs.addFinish(w.check(image, url.failure), asRead, earlier);
     });
     return res.ok;
   }
@@ -140,7 +160,7 @@ async function step(
         release();
         return cancelClaimed(ctx, claim, attempts - 1, heartbeat);
       }
-      return download(ctx, claim, url, attempts, heartbeat, release);
+      return download(ctx, job, claim, url, attempts, heartbeat, release);
     });
   } catch (err) {
     if (!(err instanceof DroppedTask)) throw err;
@@ -204,6 +224,7 @@ function earlierOutcome(job: JobRecord, url: UrlState, attempts: number): Outcom
 
 async function download(
   ctx: ItemContext,
+  job: JobRecord,
   claim: Claim,
   url: UrlState,
   attempts: number,
@@ -228,7 +249,8 @@ async function download(
     if (result.ok && result.notModified) return await revalidated(ctx, claim, url, result);
     if (result.ok) {
       // Either failure is retried like any transient one.
-      const failure = await makeDurable(result.staged) ?? await stored(ctx, claim, url, result);
+      const failure = await makeDurable(result.staged) ??
+        await stored(ctx, job, claim, url, result);
       if (failure === null) return;
       failed = failure;
     } else {
@@ -274,13 +296,14 @@ async function makeDurable(staged: StagedBlob): Promise<Failed | null> {
 }
 
 /**
- * Indexes durable bytes and completes the item in one commit, with the
- * blob reference counts. A failure when the bytes were collected before
- * they could be indexed (a delete of the last other URL holding them raced
- * with this download).
+ * Indexes durable bytes and completes the item (in one commit unless the
+ * job wants variants). A failure when the bytes were collected before they
+ * could be indexed (a delete of the last other URL holding them raced with
+ * this download).
  */
 async function stored(
   ctx: ItemContext,
+  job: JobRecord,
   claim: Claim,
   url: UrlState,
   result: Extract<AttemptResult, { ok: true }>,
@@ -300,14 +323,46 @@ async function stored(
     caching,
     jobId: claim.jobId,
     origin: "download" as const,
+    ...(job.variants?.length || url.image.value?.variants
+      ? { variants: mergeVariants(url.image.value?.variants, job.variants ?? []) }
+      : {}),
   };
   const outcome: Outcome = { state: "complete", attempts: claim.item.attempts };
+  if (!job.variants?.length) return await index(ctx, claim, url, record, outcome);
+  // With variants to compute: the index first (the variants' source must be
+  // referenced), then the variants, then the item, so that a complete item
+  // has them. A crash in between completes the item as already stored,
+  // which computes them again (cached).
+  const failed = await index(ctx, claim, url, record, null);
+  if (failed) return failed;
+  const heartbeat = keepLeases(ctx, claim, `${ctx.owner}/${claim.jobId}/${claim.index}`);
   try {
-    const plan = await ctx.images.planRefs(url.image.value, staged.sha256);
+    await ctx.variants?.(record, job.variants);
+  } finally {
+    await heartbeat.stop();
+  }
+  await ctx.jobs.finish(claim, outcome);
+  return null;
+}
+
+/**
+ * Writes the index entry, with its reference counts, and completes the
+ * item in the same commit when `outcome` is given. A failure when the bytes
+ * were collected before they could be indexed.
+ */
+async function index(
+  ctx: ItemContext,
+  claim: Claim,
+  url: UrlState,
+  record: Omit<ImageRecord, "seq">,
+  outcome: Outcome | null,
+): Promise<Failed | null> {
+  try {
+    const plan = await ctx.images.planRefs(url.image.value, record.sha256);
     let freed: string | null = null;
     const res = await ctx.batcher.commit((w) => {
       freed = ctx.images.addPut(w, record, claim.item.urlHash, url.image, plan).freed;
-      ctx.jobs.addFinish(w, claim, outcome);
+      if (outcome) ctx.jobs.addFinish(w, claim, outcome);
     });
     if (res.ok) {
       ctx.images.forgetRecent(record.url);
@@ -321,7 +376,7 @@ async function stored(
     if (!(err instanceof BlobGone)) throw err;
     return { ok: false, reason: "storage_error", detail: err.message, transient: true };
   }
-  await ctx.jobs.finish(claim, outcome);
+  if (outcome) await ctx.jobs.finish(claim, outcome);
   return null;
 }
 
