@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { IMAGE_FORMATS } from "../services/image/types.ts";
 import { MAX_LIST_BODY_BYTES } from "../services/intake/body_reader.ts";
 import { MAX_IDEMPOTENCY_KEY } from "../services/intake/intake.ts";
+import { bodyHeaders, deliveryHeaderParameters, deliveryResponses } from "./delivery.routes.ts";
 import { problem, ProblemError } from "./problem.ts";
 import {
   CallbackUrl,
@@ -170,66 +171,23 @@ export const listImages = createRoute({
   },
 });
 
-const binary = z.string().openapi({ format: "binary" });
-const imageTypes = [
-  "image/jpeg",
-  "image/png",
-  "image/gif",
-  "image/webp",
-  "image/avif",
-  "image/bmp",
-  "image/tiff",
-  "image/vnd.microsoft.icon",
-];
-const imageContent = Object.fromEntries(imageTypes.map((t) => [t, { schema: binary }]));
-
-const contentHeaders = z.object({
-  "Content-Type": z.string().openapi({ example: "image/png" }),
-  "Content-Length": z.string().openapi({ example: "40213" }),
-  ETag: z.string().openapi({ description: "The SHA-256 of the bytes, quoted." }),
-  "Accept-Ranges": z.string().optional().openapi({
-    example: "bytes",
-    description: "Sent on HEAD and on ranges: a single byte range is honoured.",
+const contentHeaders = bodyHeaders.extend({
+  "Content-Disposition": z.string().openapi({
+    example: 'inline; filename="42.jpg"',
+    description: "`inline`, named after the last segment of the URL's path (percent-decoded; " +
+      "unsafe characters replaced; `filename*` when not plain ASCII), with the extension of " +
+      "the format served; `image.<ext>` when the path names no file.",
   }),
 });
 
 const contentRequest = { query: UrlQuery };
 
-/**
- * Documented but read by the handler itself: both are optional strings, and
- * skipping a validator on the hottest route is measurably faster.
- */
-const contentHeaderParameters = [
-  {
-    name: "Range",
-    in: "header" as const,
-    required: false,
-    description: "A single range, e.g. `bytes=0-1023`. Several ranges get the whole image.",
-    schema: { type: "string" as const },
-  },
-  {
-    name: "If-None-Match",
-    in: "header" as const,
-    required: false,
-    description: "An ETag from an earlier answer: `304` when it still matches.",
-    schema: { type: "string" as const },
-  },
-];
-
-const contentResponses = {
-  200: { description: "The stored bytes.", headers: contentHeaders, content: imageContent },
-  206: {
-    description: "The requested range of the stored bytes.",
-    headers: contentHeaders.extend({
-      "Content-Range": z.string().openapi({ example: "bytes 0-1023/40213" }),
-    }),
-    content: imageContent,
-  },
-  304: { description: "The bytes match the `If-None-Match` ETag." },
-  400: problem("`url` is missing or too long."),
-  404: problem("No image is stored under this URL."),
-  416: problem("The range lies outside the image."),
-};
+const contentResponses = deliveryResponses(
+  contentHeaders,
+  "No image is stored under this URL.",
+  "`url` is missing or too long.",
+  { 500: problem("The stored bytes are missing (run `deno task fsck`).") },
+);
 
 export const getImageContent = createRoute({
   method: "get",
@@ -238,7 +196,7 @@ export const getImageContent = createRoute({
   summary: "Fetch an image's bytes by its URL",
   description: "Streams the stored bytes with the type identified from them when downloaded.",
   request: contentRequest,
-  parameters: contentHeaderParameters,
+  parameters: deliveryHeaderParameters,
   responses: contentResponses,
 });
 
@@ -248,7 +206,7 @@ export const headImageContent = createRoute({
   tags: ["Images"],
   summary: "Headers of an image's bytes by its URL",
   request: contentRequest,
-  parameters: contentHeaderParameters,
+  parameters: deliveryHeaderParameters,
   responses: contentResponses,
 });
 

@@ -198,6 +198,11 @@ export const Image = z.object({
     description: "How the stored bytes came: downloaded from `url`, or sent by a client " +
       "(`POST /images/upload`, `PUT /images/content`).",
   }),
+  blobUrl: z.string().openapi({
+    description: "The same bytes by their hash; they never change there, so caches may keep " +
+      "them for good.",
+    example: "/blobs/9f2c6a1e0d4b5c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e",
+  }),
   variants: z.array(VariantSpecSchema.extend({
     contentUrl: z.string().openapi({
       example: "/images/content?url=https%3A%2F%2Fimages.example.com%2Fcats%2F42.jpg" +

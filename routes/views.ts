@@ -39,6 +39,9 @@ export const contentUrl = (url: string, variant?: string) =>
   `/images/content?url=${encodeURIComponent(url)}` +
   (variant === undefined ? "" : `&variant=${encodeURIComponent(variant)}`);
 
+/** The link that serves bytes by their hash. */
+export const blobUrl = (sha256: string) => `/blobs/${sha256}`;
+
 /** The public shape of a stored image. */
 export function imageView(r: ImageRecord) {
   return {
@@ -56,6 +59,7 @@ export function imageView(r: ImageRecord) {
     expires: r.caching?.expires ?? null,
     contentUrl: contentUrl(r.url),
     origin: r.origin ?? "download",
+    blobUrl: blobUrl(r.sha256),
     variants: (r.variants ?? []).map((v) => ({ ...v, contentUrl: contentUrl(r.url, v.name) })),
   };
 }

@@ -53,6 +53,10 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(5_000, 0),
   CONTENT_CACHE_BYTES: int(64 * MiB, 0),
   CONTENT_CACHE_ITEM_BYTES: int(1 * MiB, 0),
+  // Sent as it is in a response header: visible ASCII and spaces only.
+  CONTENT_CACHE_CONTROL: z.string().regex(/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/, {
+    message: "must be a header value: visible ASCII characters and spaces",
+  }).default("public, max-age=3600"),
   INDEX_CACHE_MS: int(1_000, 0),
   EVENTS_HEARTBEAT_MS: int(15_000, 10),
   EVENTS_POLL_MS: int(1_000, 10),
@@ -87,6 +91,8 @@ function toConfig(env: z.output<typeof EnvSchema>) {
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     contentCacheBytes: env.CONTENT_CACHE_BYTES,
     contentCacheItemBytes: env.CONTENT_CACHE_ITEM_BYTES,
+    /** `Cache-Control` of `/images/content`; short by default, since a refresh can change it. */
+    contentCacheControl: env.CONTENT_CACHE_CONTROL,
     indexCacheMs: env.INDEX_CACHE_MS,
     /** Silence before a `: ping` on a job's event stream. */
     eventsHeartbeatMs: env.EVENTS_HEARTBEAT_MS,

@@ -23,6 +23,7 @@ Deno.test("every route of the app is in the OpenAPI document with its error resp
       "/images": ["post", "get"],
       "/images/content": ["get", "head"],
       "/images/metadata": ["get"],
+      "/blobs/{sha256}": ["get", "head"],
       "/jobs/{id}": ["get"],
       "/jobs/{id}/items": ["get"],
       "/jobs": ["get"],
@@ -49,6 +50,29 @@ Deno.test("every route of the app is in the OpenAPI document with its error resp
     assert.deepEqual(Object.keys(post.responses).sort(), ["202", "400", "413", "415", "422"]);
     assert.ok(post.requestBody.content["application/json"].schema);
     assert.ok(doc.components.schemas.FailureReason.description.includes("blocked_address"));
+    for (const path of ["/images/content", "/blobs/{sha256}"]) {
+      const get = doc.paths[path].get;
+      assert.deepEqual(
+        get.parameters.filter((p: any) => p.in === "header").map((p: any) => p.name).sort(),
+        ["If-Modified-Since", "If-None-Match", "If-Range", "Range"],
+        path,
+      );
+      assert.deepEqual(Object.keys(get.responses).sort(), [
+        "200",
+        "206",
+        "304",
+        "400",
+        "404",
+        "416",
+        "500",
+      ]);
+      for (const name of ["Last-Modified", "Cache-Control", "ETag"]) {
+        assert.ok(get.responses["200"].headers[name], `${path} 200 ${name}`);
+        assert.ok(get.responses["304"].headers[name], `${path} 304 ${name}`);
+      }
+    }
+    assert.ok(doc.paths["/images/content"].get.responses["200"].headers["Content-Disposition"]);
+    assert.ok(doc.components.schemas.Image.properties.blobUrl);
   } finally {
     await t.close();
   }

@@ -5,6 +5,8 @@ import { ByteBudget } from "./byte_budget.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const WRITE_BUFFER_BYTES = 256 * 1024;
+/** Read size for a byte range that ends before the end of the file. */
+const RANGE_PIECE_BYTES = 16 * 1024;
 /** Bytes read from the network and handed to the writer but not yet written. */
 const UNWRITTEN_LIMIT_BYTES = 16 * 1024 * 1024;
 const TMP_SHARDS = Array.from({ length: 16 }, (_, i) => i.toString(16));
@@ -157,25 +159,31 @@ export class DiskBlobStore implements BlobStore {
     }
     if (!range) return file.readable;
     await file.seek(range.start, Deno.SeekMode.Start);
+    const size = (await file.stat()).size;
+    // A range that runs to the end is the file's own stream from there:
+    // straight from the file to the socket, as a whole file is.
+    if (range.end >= size - 1) return file.readable;
+    // Otherwise small reads: each piece passes through JS, and V8 frees
+    // such buffers late (a 50 MB middle range in 64 KB pieces grew the
+    // process by about 58 MiB; 16 KB pieces keep it near 17).
     let left = range.end - range.start + 1;
-    const reader = file.readable.getReader();
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const { done, value } = await reader.read();
-        if (done || left <= 0) {
+        const piece = new Uint8Array(Math.min(left, RANGE_PIECE_BYTES));
+        const n = left > 0 ? await file.read(piece) : null;
+        if (n === null || n === 0) {
           controller.close();
-          await reader.cancel().catch(() => {});
+          file.close();
           return;
         }
-        const piece = value.byteLength > left ? value.subarray(0, left) : value;
-        left -= piece.byteLength;
-        controller.enqueue(piece);
+        left -= n;
+        controller.enqueue(n === piece.byteLength ? piece : piece.subarray(0, n));
         if (left <= 0) {
           controller.close();
-          await reader.cancel().catch(() => {});
+          file.close();
         }
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: () => file.close(),
     });
   }
 

@@ -1,4 +1,7 @@
 import { ImageBodyCheck } from "../image/body_check.ts";
+
+// Moved to image/body_check.ts with the checks; still reachable here for older importers.
+export { SNIFF_LIMIT_BYTES } from "../image/body_check.ts";
 import type { ImageInfo } from "../image/types.ts";
 import type { AttemptControl, StallWatch } from "./attempt_control.ts";
 import { type Decoder, decodeStream } from "./content_encoding.ts";
