@@ -56,10 +56,14 @@ export async function openService(config: Config): Promise<Service> {
   const cache = new BlobCache(config.contentCacheBytes, config.contentCacheItemBytes);
   const refs = new BlobRefs(kv);
   const collector = new BlobCollector(kv, refs, blobs, (sha256) => cache.delete(sha256));
+  // Collections started after a commit run in the background; close() waits
+  // for them (a queued one left by a crash is finished by the next sweep).
+  const collecting = new Set<Promise<unknown>>();
   const collect = (sha256: string) => {
-    collector.collect(sha256).catch((err) =>
+    const run = collector.collect(sha256).catch((err) =>
       console.error(`collector: ${sha256}: ${(err as Error).message}`)
-    );
+    ).finally(() => collecting.delete(run));
+    collecting.add(run);
   };
   const images = new ImagesRepo(kv, k, {
     refs,
@@ -127,6 +131,7 @@ export async function openService(config: Config): Promise<Service> {
       if (closed) return;
       closed = true;
       await worker.stop(config.shutdownGraceMs);
+      await Promise.all(collecting);
       webhooks?.close();
       fetcher.close();
       blobs.close();
