@@ -21,6 +21,7 @@ const app = createApp({
   images: service.images,
   intake: service.intake,
   content: service.content,
+  transforms: service.transforms,
   onJobCreated: (id) => service.worker.notify(id),
   healthy: service.healthy,
   closing: closing.signal,

@@ -4,6 +4,7 @@ import type { Intake } from "../services/intake/intake.ts";
 import type { JobEvents } from "../services/jobs/job_events.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
+import type { Transforms } from "../services/transform/transforms.ts";
 
 /** What the HTTP layer needs, built by the caller so tests can pass their own. */
 export interface AppDeps {
@@ -12,6 +13,8 @@ export interface AppDeps {
   images: ImagesRepo;
   intake: Intake;
   content: ImageContent;
+  /** Image transforms; null when sharp could not be loaded (transform requests answer 501). */
+  transforms?: Transforms | null;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;
   /** Job event streams; made from `jobs` and `config` when absent (tests pass one to count open streams). */

@@ -1,8 +1,11 @@
 import type { ImageContent } from "../services/image_content.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
+import { asksForTransform } from "../services/transform/params.ts";
+import type { Transforms } from "../services/transform/transforms.ts";
 import { notStored, problemBody, ProblemError, validationProblem } from "./problem.ts";
 import { parseRange } from "./range.ts";
 import { UrlQuery } from "./schemas.ts";
+import { serveTransformed } from "./transformed.ts";
 
 /** The path of the image bytes route, served by {@link serveImageContent}. */
 export const CONTENT_PATH = "/images/content";
@@ -23,7 +26,7 @@ const problem = (err: ProblemError): Response =>
 export async function serveImageContent(
   req: Request,
   url: URL,
-  deps: { images: ImagesRepo; content: ImageContent },
+  deps: ContentDeps,
 ): Promise<Response> {
   try {
     return await serve(req, url, deps);
@@ -33,16 +36,27 @@ export async function serveImageContent(
   }
 }
 
+interface ContentDeps {
+  images: ImagesRepo;
+  content: ImageContent;
+  /** Null or absent when sharp could not be loaded: transforms answer 501. */
+  transforms?: Transforms | null;
+}
+
 async function serve(
   req: Request,
   url: URL,
-  { images, content }: { images: ImagesRepo; content: ImageContent },
+  { images, content, transforms }: ContentDeps,
 ): Promise<Response> {
   const query = UrlQuery.safeParse({ url: url.searchParams.get("url") ?? undefined });
   if (!query.success) throw validationProblem("query parameters", query.error);
   const imageUrl = query.data.url;
   const record = await images.getRecentByUrl(imageUrl);
   if (!record) throw notStored(imageUrl);
+  // The size check first keeps the plain path's cost to one comparison.
+  if (url.searchParams.size > 1 && asksForTransform(url.searchParams)) {
+    return serveTransformed(req, url.searchParams, record, transforms, ["url"]);
+  }
   const etag = `"${record.sha256}"`;
   // Few headers on purpose: on this route each one costs a few percent of
   // throughput (measured with wrk). Only raster types identified from the

@@ -11,6 +11,9 @@ import { DnsResolver } from "./net/resolver.ts";
 import { JobsRepo } from "./store/jobs_repo.ts";
 import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
+import { loadSharp, type SharpImporter } from "./transform/sharp_loader.ts";
+import type { DerivativeIndex, DerivativeRecord } from "./transform/transforms.ts";
+import { Transforms } from "./transform/transforms.ts";
 import { createWebhookDeliverer } from "./webhooks/setup.ts";
 import { Worker } from "./worker/worker.ts";
 
@@ -23,6 +26,9 @@ export interface Service {
   images: ImagesRepo;
   intake: Intake;
   content: ImageContent;
+  /** Null when sharp could not be loaded; `transformsUnavailable` then says why. */
+  transforms: Transforms | null;
+  transformsUnavailable?: string;
   fetcher: Fetcher;
   worker: Worker;
   /** True when KV and blob storage answer. */
@@ -35,7 +41,10 @@ export interface Service {
  * Opens KV and storage and builds the repos, fetcher and worker. Starts
  * nothing: callers start the worker and the server when they are ready.
  */
-export async function openService(config: Config): Promise<Service> {
+export async function openService(
+  config: Config,
+  opts: { importSharp?: SharpImporter } = {},
+): Promise<Service> {
   await Deno.mkdir(config.dataDir, { recursive: true });
   const kv = await Deno.openKv(config.kvPath);
   const blobs = new DiskBlobStore(config.dataDir);
@@ -47,6 +56,18 @@ export async function openService(config: Config): Promise<Service> {
     new BlobCache(config.contentCacheBytes, config.contentCacheItemBytes),
   );
   const jobs = new JobsRepo(kv, k, images, useQueue);
+  const sharp = await loadSharp(opts.importSharp);
+  const transforms = "sharp" in sharp
+    ? new Transforms({
+      sharp: sharp.sharp,
+      blobs,
+      content,
+      derivatives: new PendingDerivatives(),
+      concurrency: config.transformConcurrency,
+      queueLimit: config.transformQueue,
+      maxPixels: config.fetch.maxImagePixels,
+    })
+    : null;
   const fetcher = createFetcher(config.fetch, { blobs });
   const idempotency = new IdempotencyRepo(kv, k);
   const intake = new Intake(
@@ -84,6 +105,8 @@ export async function openService(config: Config): Promise<Service> {
     images,
     intake,
     content,
+    transforms,
+    transformsUnavailable: "error" in sharp ? sharp.error : undefined,
     fetcher,
     worker,
     async healthy() {
@@ -101,4 +124,19 @@ export async function openService(config: Config): Promise<Service> {
       kv.close();
     },
   };
+}
+
+/**
+ * TEMPORARY, until branch main's DerivativesRepo (services/store/derivatives_repo.ts)
+ * is merged: remembers derivatives in memory only. Replaced at that merge.
+ */
+class PendingDerivatives implements DerivativeIndex {
+  readonly #records = new Map<string, DerivativeRecord>();
+  get(sourceSha: string, paramsKey: string): Promise<DerivativeRecord | null> {
+    return Promise.resolve(this.#records.get(`${sourceSha}/${paramsKey}`) ?? null);
+  }
+  put(sourceSha: string, paramsKey: string, record: DerivativeRecord): Promise<boolean> {
+    this.#records.set(`${sourceSha}/${paramsKey}`, record);
+    return Promise.resolve(true);
+  }
 }

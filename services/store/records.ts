@@ -1,6 +1,7 @@
 import type { OriginCaching } from "../fetch/caching.ts";
 import type { FailureReason } from "../fetch/reasons.ts";
 import type { ImageFormat } from "../image/types.ts";
+import type { VariantSpec } from "../transform/variants.ts";
 
 /** A submitted batch. Counts live in separate counter keys so workers never contend on this record. */
 export interface JobRecord {
@@ -74,6 +75,8 @@ export interface ImageRecord {
   caching?: OriginCaching;
   /** ULID of the first time this URL was stored: its place in listings. */
   seq: string;
+  /** Named transforms the submitting job asked for, served as `variant=<name>`. */
+  variants?: VariantSpec[];
 }
 
 /** Held by the one worker downloading a URL, so two jobs naming it download it once. */

@@ -35,7 +35,8 @@ export async function startTestService(
     jobs: service.jobs,
     images: service.images,
     intake: service.intake,
-    content: service.content,
+      content: service.content,
+    transforms: service.transforms,
     onJobCreated: opts.startWorker === false || opts.notifyWorker === false
       ? undefined
       : (id) => service.worker.notify(id),
