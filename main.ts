@@ -1,4 +1,5 @@
 import { createApp } from "./routes/app.ts";
+import { serviceDeps } from "./routes/deps.ts";
 import { ConfigError, parseConfig } from "./services/config.ts";
 import { openService } from "./services/service.ts";
 
@@ -12,18 +13,15 @@ try {
 }
 
 const service = await openService(config);
+if (service.transformsUnavailable) {
+  console.warn(`image transforms unavailable (they answer 501): ${service.transformsUnavailable}`);
+}
 await service.blobs.sweepTemporaries();
 // Aborted on shutdown: event streams end (clients reconnect elsewhere) instead of holding it up.
 const closing = new AbortController();
 const app = createApp({
-  config,
-  jobs: service.jobs,
-  images: service.images,
-  intake: service.intake,
-  content: service.content,
-  transforms: service.transforms,
+  ...serviceDeps(service),
   onJobCreated: (id) => service.worker.notify(id),
-  healthy: service.healthy,
   closing: closing.signal,
 });
 const server = Deno.serve({

@@ -4,6 +4,8 @@ import type { AppDeps } from "./deps.ts";
 import { mountDocs } from "./docs.ts";
 import { healthRouter } from "./health.ts";
 import { CONTENT_PATH, serveImageContent } from "./image_content.ts";
+import { imageRemovalHandlers } from "./image_removal.handlers.ts";
+import * as imageRemovalRoutes from "./image_removal.routes.ts";
 import { imageHandlers } from "./images.handlers.ts";
 import * as imageRoutes from "./images.routes.ts";
 import { jobActionHandlers } from "./job_actions.handlers.ts";
@@ -23,12 +25,14 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   const images = imageHandlers(deps);
   const jobs = jobHandlers(deps);
   const jobActions = jobActionHandlers(deps);
+  const imageRemoval = imageRemovalHandlers(deps);
   app
     .openapi(imageRoutes.submitImages, images.submitImages)
     .openapi(imageRoutes.listImages, images.listImages)
     .openapi(imageRoutes.getImageContent, images.getImageContent)
     .openapi(imageRoutes.headImageContent, images.headImageContent)
     .openapi(imageRoutes.getImageMetadata, images.getImageMetadata)
+    .openapi(imageRemovalRoutes.deleteImage, imageRemoval.deleteImage)
     .openapi(jobRoutes.getJob, jobs.getJob)
     .openapi(jobRoutes.listJobs, jobs.listJobs)
     .openapi(jobRoutes.listJobItems, jobs.listJobItems)

@@ -1,7 +1,12 @@
+import type { BlobStore } from "../services/blobs/blob_store.ts";
+import type { BlobCollector } from "../services/blobs/collector.ts";
 import type { Config } from "../services/config.ts";
 import type { ImageContent } from "../services/image_content.ts";
 import type { Intake } from "../services/intake/intake.ts";
 import type { JobEvents } from "../services/jobs/job_events.ts";
+import type { Service } from "../services/service.ts";
+import type { BlobRefs } from "../services/store/blob_refs.ts";
+import type { DerivativesRepo } from "../services/store/derivatives_repo.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
 import type { Transforms } from "../services/transform/transforms.ts";
@@ -13,6 +18,13 @@ export interface AppDeps {
   images: ImagesRepo;
   intake: Intake;
   content: ImageContent;
+  blobs: BlobStore;
+  /** Blob reference counts: bytes are served by hash only while something refers to them. */
+  refs: BlobRefs;
+  /** Deletes bytes a removal left unreferenced. */
+  collector: BlobCollector;
+  /** Cached transforms of stored blobs. */
+  derivatives: DerivativesRepo;
   /** Image transforms; null when sharp could not be loaded (transform requests answer 501). */
   transforms?: Transforms | null;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
@@ -23,4 +35,21 @@ export interface AppDeps {
   closing?: AbortSignal;
   /** Answers the health check: true when storage and KV respond. */
   healthy?: () => Promise<boolean>;
+}
+
+/** The parts of a running service the HTTP layer uses (callers add the rest). */
+export function serviceDeps(s: Service) {
+  return {
+    config: s.config,
+    jobs: s.jobs,
+    images: s.images,
+    intake: s.intake,
+    content: s.content,
+    blobs: s.blobs,
+    refs: s.refs,
+    collector: s.collector,
+    derivatives: s.derivatives,
+    transforms: s.transforms,
+    healthy: s.healthy,
+  } satisfies Partial<AppDeps>;
 }

@@ -3,11 +3,9 @@
  * storage agree, with the service's own configuration. Exits 1 when they do
  * not (and --repair was not given).
  */
-import { DiskBlobStore } from "../services/blobs/disk_blob_store.ts";
 import { ConfigError, parseConfig } from "../services/config.ts";
 import { fsck, isClean } from "../services/fsck.ts";
-import { ImagesRepo } from "../services/store/images_repo.ts";
-import { keys } from "../services/store/kv_keys.ts";
+import { openService } from "../services/service.ts";
 
 const repair = Deno.args.includes("--repair");
 const asJson = Deno.args.includes("--json");
@@ -19,23 +17,41 @@ try {
   console.error(err.message);
   Deno.exit(2);
 }
-const kv = await Deno.openKv(config.kvPath);
-const report = await fsck(new ImagesRepo(kv, keys()), new DiskBlobStore(config.dataDir), {
+// The service's own parts, none started: the same code paths as the running service.
+const service = await openService(config);
+const report = await fsck(service, {
   repair,
   minOrphanAgeMs: Deno.args.includes("--all-orphans") ? 0 : undefined,
 });
-kv.close();
+await service.close();
 
 if (asJson) {
   console.log(JSON.stringify(report, null, 2));
 } else {
-  console.log(`index entries: ${report.indexEntries}, blobs: ${report.blobs}`);
+  console.log(
+    `index entries: ${report.indexEntries}, derivatives: ${report.derivatives}, ` +
+      `blobs: ${report.blobs}`,
+  );
   for (const e of report.brokenEntries) {
     console.log(
       `${repair ? "removed" : "broken"} index entry (${e.problem} blob ${e.sha256}): ${e.url}`,
     );
   }
+  for (const d of report.strayDerivatives) {
+    console.log(
+      `${repair ? "removed" : "stray"} derivative (${d.problem}) ${d.paramsKey} of ${d.source}`,
+    );
+  }
+  for (const c of report.countMismatches) {
+    console.log(
+      `${repair ? "fixed" : "wrong"} reference count of ${c.sha256}: ` +
+        `${c.stored} stored, ${c.expected} referring`,
+    );
+  }
   for (const b of report.orphanBlobs) console.log(`${repair ? "deleted" : "orphan"} blob: ${b}`);
+  if (report.queuedCollections) {
+    console.log(`${report.queuedCollections} unreferenced blob(s) queued for collection`);
+  }
   if (report.youngOrphans) {
     console.log(`${report.youngOrphans} unindexed blob(s) under 10 minutes old left alone`);
   }

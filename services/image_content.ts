@@ -14,7 +14,10 @@ export class ImageContent {
   constructor(private readonly blobs: BlobStore, private readonly cache: BlobCache) {}
 
   /** The image's bytes, or the range of them; null when the blob is missing. */
-  async open(record: Pick<ImageRecord, "sha256" | "bytes">, range?: ByteRange): Promise<ImageBody | null> {
+  async open(
+    record: Pick<ImageRecord, "sha256" | "bytes">,
+    range?: ByteRange,
+  ): Promise<ImageBody | null> {
     if (!this.cache.accepts(record.bytes)) return await this.blobs.get(record.sha256, range);
     let whole = this.cache.get(record.sha256);
     if (!whole) {

@@ -1,8 +1,11 @@
 import { BlobCache } from "./blobs/blob_cache.ts";
+import { BlobCollector } from "./blobs/collector.ts";
 import { DiskBlobStore } from "./blobs/disk_blob_store.ts";
 import type { Config } from "./config.ts";
 import { createFetcher, type Fetcher } from "./fetch/fetcher.ts";
 import { ImageContent } from "./image_content.ts";
+import { BlobRefs } from "./store/blob_refs.ts";
+import { DerivativesRepo } from "./store/derivatives_repo.ts";
 import { IdempotencyRepo } from "./store/idempotency_repo.ts";
 import { ImagesRepo } from "./store/images_repo.ts";
 import { Intake } from "./intake/intake.ts";
@@ -12,7 +15,6 @@ import { JobsRepo } from "./store/jobs_repo.ts";
 import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
 import { loadSharp, type SharpImporter } from "./transform/sharp_loader.ts";
-import type { DerivativeIndex, DerivativeRecord } from "./transform/transforms.ts";
 import { Transforms } from "./transform/transforms.ts";
 import { createWebhookDeliverer } from "./webhooks/setup.ts";
 import { Worker } from "./worker/worker.ts";
@@ -24,6 +26,12 @@ export interface Service {
   blobs: DiskBlobStore;
   jobs: JobsRepo;
   images: ImagesRepo;
+  /** Blob reference counts, shared by every namespace. */
+  refs: BlobRefs;
+  /** Deletes bytes nothing refers to any more. */
+  collector: BlobCollector;
+  /** Cached transforms of stored blobs. */
+  derivatives: DerivativesRepo;
   intake: Intake;
   content: ImageContent;
   /** Null when sharp could not be loaded; `transformsUnavailable` then says why. */
@@ -50,11 +58,22 @@ export async function openService(
   const blobs = new DiskBlobStore(config.dataDir);
   const useQueue = !config.kvIsRemote;
   const k = keys();
-  const images = new ImagesRepo(kv, k, config.indexCacheMs);
-  const content = new ImageContent(
+  const cache = new BlobCache(config.contentCacheBytes, config.contentCacheItemBytes);
+  const refs = new BlobRefs(kv);
+  const collector = new BlobCollector(kv, refs, blobs, (sha256) => cache.delete(sha256));
+  const collect = (sha256: string) => {
+    collector.collect(sha256).catch((err) =>
+      console.error(`collector: ${sha256}: ${(err as Error).message}`)
+    );
+  };
+  const images = new ImagesRepo(kv, k, {
+    refs,
     blobs,
-    new BlobCache(config.contentCacheBytes, config.contentCacheItemBytes),
-  );
+    recentMs: config.indexCacheMs,
+    onFreed: collect,
+  });
+  const derivatives = new DerivativesRepo(kv, refs, blobs);
+  const content = new ImageContent(blobs, cache);
   const jobs = new JobsRepo(kv, k, images, useQueue);
   const sharp = await loadSharp(opts.importSharp);
   const transforms = "sharp" in sharp
@@ -62,7 +81,7 @@ export async function openService(
       sharp: sharp.sharp,
       blobs,
       content,
-      derivatives: new PendingDerivatives(),
+      derivatives,
       concurrency: config.transformConcurrency,
       queueLimit: config.transformQueue,
       maxPixels: config.fetch.maxImagePixels,
@@ -88,6 +107,7 @@ export async function openService(
     blobs,
     useQueue,
     materialise: (jobId) => intake.materialise(jobId),
+    collector,
     concurrency: config.workerConcurrency,
     perHostConcurrency: config.perHostConcurrency,
     sweepIntervalMs: config.sweepIntervalMs,
@@ -103,6 +123,9 @@ export async function openService(
     blobs,
     jobs,
     images,
+    refs,
+    collector,
+    derivatives,
     intake,
     content,
     transforms,
@@ -124,19 +147,4 @@ export async function openService(
       kv.close();
     },
   };
-}
-
-/**
- * TEMPORARY, until branch main's DerivativesRepo (services/store/derivatives_repo.ts)
- * is merged: remembers derivatives in memory only. Replaced at that merge.
- */
-class PendingDerivatives implements DerivativeIndex {
-  readonly #records = new Map<string, DerivativeRecord>();
-  get(sourceSha: string, paramsKey: string): Promise<DerivativeRecord | null> {
-    return Promise.resolve(this.#records.get(`${sourceSha}/${paramsKey}`) ?? null);
-  }
-  put(sourceSha: string, paramsKey: string, record: DerivativeRecord): Promise<boolean> {
-    this.#records.set(`${sourceSha}/${paramsKey}`, record);
-    return Promise.resolve(true);
-  }
 }

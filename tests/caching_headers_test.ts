@@ -1,3 +1,5 @@
+import { BlobRefs } from "../services/store/blob_refs.ts";
+import { DiskBlobStore } from "../services/blobs/disk_blob_store.ts";
 import assert from "node:assert/strict";
 import {
   cachingFrom,
@@ -97,8 +99,10 @@ Deno.test("conditionalFrom() needs a validator and sends it to the answering URL
 
 Deno.test("an image record with every field at its bound still fits one KV value", async () => {
   const kv = await Deno.openKv(":memory:");
+  const dir = await Deno.makeTempDir();
+  const blobs = new DiskBlobStore(dir);
   try {
-    const images = new ImagesRepo(kv, keys());
+    const images = new ImagesRepo(kv, keys(), { refs: new BlobRefs(kv), blobs });
     const at = (n: number, c: string) => c.repeat(n);
     // Two-byte characters in the submitted URL: the longest it can be in storage.
     const url = `http://h.test/${at(MAX_URL_LENGTH - 14, "\u20ac")}`;
@@ -113,6 +117,8 @@ Deno.test("an image record with every field at its bound still fits one KV value
       height: 1,
       storedAt: 1,
       checkedAt: 2,
+      jobId: "01KAQ4Z3T7V6B6XG5N3W2R8M9C",
+      origin: "download" as const,
       caching: {
         etag: bound("\u00ff"),
         lastModified: "Tue, 17 Nov 2026 08:12:31 GMT",
@@ -125,5 +131,7 @@ Deno.test("an image record with every field at its bound still fits one KV value
     assert.deepEqual(await images.get("h"), stored);
   } finally {
     kv.close();
+    blobs.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

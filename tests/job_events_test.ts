@@ -1,3 +1,4 @@
+import { serviceDeps } from "../routes/deps.ts";
 import assert from "node:assert/strict";
 import { createApp } from "../routes/app.ts";
 import { jobView } from "../routes/views.ts";
@@ -217,11 +218,8 @@ Deno.test("events: closing the client's connection stops the server's stream and
     summarize: jobView,
   });
   const app = createApp({
-    config: t.service.config,
-    jobs: t.service.jobs,
-    images: t.service.images,
-    intake: t.service.intake,
-    content: t.service.content,
+    ...serviceDeps(t.service),
+    healthy: undefined,
     jobEvents: streams,
   });
   const server = serveApp(app.fetch);

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { startTestService, type TestService } from "./support/app.ts";
 import { allItems, submit, waitForJob } from "./support/http.ts";
+import { waitFor } from "./support/image_origin.ts";
 import { makeImage } from "./support/images.ts";
 import { type Origin, serveOrigin } from "./support/origin.ts";
 
@@ -199,7 +200,11 @@ Deno.test("changed bytes on a refresh: a new blob, new sha256, new storedAt and 
   assert.equal(after.lastModified, null, "v1's Last-Modified is not v2's");
   assert.equal(after.expires, "0");
   assert.deepEqual(await content(s.t, url), v2);
-  assert.deepEqual(await storedBlobs(s.t), [sha256(v1), sha256(v2)].sort());
+  // v1's bytes are no longer referenced: collected right after the commit.
+  await waitFor(async () => (await storedBlobs(s.t)).length === 1, "v1's bytes collected");
+  assert.deepEqual(await storedBlobs(s.t), [sha256(v2)]);
+  assert.equal(await s.t.service.refs.count(sha256(v1)), 0);
+  assert.equal(await s.t.service.refs.count(sha256(v2)), 1);
 });
 
 Deno.test("a 304 to a request that carried no validators fails as http_304 and leaves the image as it was", async () => {

@@ -1,4 +1,6 @@
+import type { BlobStore } from "../blobs/blob_store.ts";
 import type { FailureReason } from "../fetch/reasons.ts";
+import type { BlobRefs, CountEntry, RefToken } from "./blob_refs.ts";
 import { ulid, urlHash } from "./ids.ts";
 import type { AtomicWriter } from "./kv_batcher.ts";
 import { KvReadBatcher } from "./kv_reads.ts";
@@ -18,20 +20,56 @@ export interface ImagePage {
   last: string | null;
 }
 
-/** The URL-keyed image index, plus the per-URL download lease. Free of HTTP. */
+/**
+ * How an index write changes reference counts: a reference to the new
+ * bytes, one fewer to the bytes the entry held before. Empty when the
+ * bytes stay the same. Made by {@link ImagesRepo.planRefs} for the entry
+ * as read.
+ */
+export interface RefPlan {
+  add?: RefToken;
+  drop?: { sha256: string; count: CountEntry };
+}
+
+export interface ImagesRepoOptions {
+  refs: BlobRefs;
+  /** To tell whether bytes are on disk when a collection of them raced with their writing. */
+  blobs: Pick<BlobStore, "stat">;
+  /** How long `getRecentByUrl` may answer from memory (0, the default, turns it off). */
+  recentMs?: number;
+  /**
+   * Told of bytes a `put` left unreferenced (a refresh changed them), after
+   * the commit, to collect them. Callers of `addPut` and `remove` get them back instead.
+   */
+  onFreed?: (sha256: string) => void;
+}
+
+/**
+ * The URL-keyed image index, plus the per-URL download lease. Free of HTTP.
+ * Every write of an entry keeps the blob reference counts (BlobRefs) in the
+ * same commit.
+ */
 export class ImagesRepo {
   /** Recently read records, for the read-heavy serving path only. */
   readonly #recent = new Map<string, { record: ImageRecord; at: number }>();
   /** Lookups of many items starting at once share KV reads. */
   readonly #reads: KvReadBatcher;
 
+  readonly #refs: BlobRefs;
+  readonly #blobs: Pick<BlobStore, "stat">;
+  readonly #onFreed?: (sha256: string) => void;
+  private readonly recentMs: number;
+
   constructor(
     private readonly kv: Deno.Kv,
     private readonly keys: Keys,
-    /** How long `getRecent` may answer from memory (0 turns it off). */
-    private readonly recentMs = 0,
+    opts: ImagesRepoOptions,
   ) {
     this.#reads = new KvReadBatcher(kv);
+    this.#refs = opts.refs;
+    this.#blobs = opts.blobs;
+    this.#onFreed = opts.onFreed;
+    this.recentMs = opts.recentMs ?? 0;
   }
 
   async get(urlHash: string): Promise<ImageRecord | null> {
@@ -76,37 +114,76 @@ export class ImagesRepo {
   }
 
   /**
+   * Reads what an index write over `existing` needs to keep the reference
+   * counts right when it stores `sha256` (durable already). Throws BlobGone
+   * when those bytes were collected after they were written.
+   */
+  async planRefs(existing: ImageRecord | null, sha256: string): Promise<RefPlan> {
+    if (existing?.sha256 === sha256) return {};
+    const [add, count] = await Promise.all([
+      this.#refs.prepareAdd(sha256, async () => (await this.#blobs.stat(sha256)) !== null),
+      existing
+        ? this.#reads.getMany<[Deno.KvU64]>([this.#refs.keys.refs(existing.sha256)])
+          .then(([c]) => c)
+        : null,
+    ]);
+    return existing && count ? { add, drop: { sha256: existing.sha256, count } } : { add };
+  }
+
+  /**
    * Adds to `op` the index entry for a URL whose bytes are already durable,
-   * guarded by `existing` (the entry as read), and gives up the URL's
-   * download lease and any remembered failure. A refreshed URL keeps its
-   * place in listings. Call `forgetRecent(url)` once the commit succeeds.
+   * guarded by `existing` (the entry as read) and with `plan` (made for
+   * it), and gives up the URL's download lease and any remembered failure.
+   * A refreshed URL keeps its place in listings. Once the commit succeeds,
+   * call `forgetRecent(url)` and collect `freed` (bytes no longer referenced).
    */
   addPut(
     op: AtomicWriter,
     record: Omit<ImageRecord, "seq">,
     urlHash: string,
     existing: Deno.KvEntryMaybe<ImageRecord>,
-  ): ImageRecord {
+    plan: RefPlan = {},
+  ): { record: ImageRecord; freed: string | null } {
+    const before = existing.value?.sha256;
+    if (before !== record.sha256 && (!plan.add || (before !== undefined && !plan.drop))) {
+      // A write without its plan would leave the counts wrong for good.
+      throw new Error(`index write of ${record.url} without its reference plan`);
+    }
     const full: ImageRecord = { ...record, seq: existing.value?.seq ?? ulid() };
     op.check(existing)
       .set(this.keys.image(urlHash), full)
       .set(this.keys.imageBySeq(full.seq), full)
       .delete(this.keys.urlLease(urlHash))
       .delete(this.keys.urlFailure(urlHash));
-    return full;
+    if (plan.add) this.#refs.addRef(op, plan.add);
+    const freed = plan.drop && this.#refs.addUnref(op, plan.drop.sha256, plan.drop.count)
+      ? plan.drop.sha256
+      : null;
+    return { record: full, freed };
   }
 
-  /** Writes (or refreshes) the index entry for a URL, retrying on concurrent writes. */
+  /**
+   * Writes (or refreshes) the index entry for a URL whose bytes are durable,
+   * retrying on concurrent writes. Throws BlobGone (transient) when the
+   * bytes were collected before they could be indexed.
+   */
   async put(record: Omit<ImageRecord, "seq">, urlHash: string): Promise<ImageRecord> {
     for (;;) {
       const existing = await this.kv.get<ImageRecord>(this.keys.image(urlHash));
+      const plan = await this.planRefs(existing.value, record.sha256);
       const op = this.kv.atomic();
-      const full = this.addPut(op, record, urlHash, existing);
+      const { record: full, freed } = this.addPut(op, record, urlHash, existing, plan);
       if ((await op.commit()).ok) {
         this.forgetRecent(record.url);
+        if (freed) this.#onFreed?.(freed);
         return full;
       }
     }
+  }
+
+  /** Hands bytes a batched `addPut` left unreferenced to the collector. */
+  freed(sha256: string | null): void {
+    if (sha256) this.#onFreed?.(sha256);
   }
 
   /**
@@ -140,16 +217,29 @@ export class ImagesRepo {
     this.#recent.delete(url);
   }
 
-  /** Removes an index entry (used by fsck --repair when its blob is gone). */
-  async remove(urlHash: string): Promise<void> {
-    const existing = await this.kv.get<ImageRecord>(this.keys.image(urlHash));
-    if (!existing.value) return;
-    this.#recent.delete(existing.value.url);
-    await this.kv.atomic()
-      .check(existing)
-      .delete(existing.key)
-      .delete(this.keys.imageBySeq(existing.value.seq))
-      .commit();
+  /**
+   * Removes a URL's index entry and its reference to the bytes, retrying on
+   * concurrent writes. Null when nothing was stored under it; else the
+   * entry removed and the bytes it left unreferenced (collect them).
+   */
+  async remove(
+    urlHash: string,
+  ): Promise<{ removed: ImageRecord; freed: string | null } | null> {
+    for (;;) {
+      const existing = await this.kv.get<ImageRecord>(this.keys.image(urlHash));
+      if (!existing.value) return null;
+      const { sha256, seq, url } = existing.value;
+      const count = await this.#refs.countEntry(sha256);
+      const op = this.kv.atomic()
+        .check(existing)
+        .delete(existing.key)
+        .delete(this.keys.imageBySeq(seq));
+      const last = this.#refs.addUnref(op, sha256, count);
+      if ((await op.commit()).ok) {
+        this.#recent.delete(url);
+        return { removed: existing.value, freed: last ? sha256 : null };
+      }
+    }
   }
 
   /**

@@ -19,6 +19,14 @@
  *   [ns, "images_by_seq", seq]                       -> ImageRecord (same commit as above)
  *   [ns, "url_leases", urlHash]                      -> UrlLease (one download per URL at a time)
  *   [ns, "url_failures", urlHash]                    -> UrlFailure (expires)
+ *
+ * Blob bookkeeping has no namespace: identical bytes are stored once for
+ * everyone, so their reference counts are shared too.
+ *
+ *   ["blobs", "refs", sha256]                        -> Deno.KvU64: index and derivative entries referring to the bytes
+ *   ["blobs", "marks", sha256]                       -> CollectionMark (since the count last fell to 0)
+ *   ["blobs", "collect", sha256]                     -> null: bytes to look at for collection (active work only)
+ *   ["blobs", "derivatives", sourceSha256, paramsKey] -> DerivativeRecord (a transform of the source, cached)
  */
 
 export type ItemIndexState = "pending" | "complete" | "failed";
@@ -67,3 +75,25 @@ export function keys(ns: string = DEFAULT_NAMESPACE) {
 }
 
 export type Keys = ReturnType<typeof keys>;
+
+/** Keys shared by every namespace: see the layout above. */
+export function blobKeys() {
+  return {
+    refs: (sha256: string) => ["blobs", "refs", sha256],
+    allRefs: () => ["blobs", "refs"],
+    mark: (sha256: string) => ["blobs", "marks", sha256],
+    allMarks: () => ["blobs", "marks"],
+    toCollect: (sha256: string) => ["blobs", "collect", sha256],
+    allToCollect: () => ["blobs", "collect"],
+    derivative: (sourceSha: string, paramsKey: string) => [
+      "blobs",
+      "derivatives",
+      sourceSha,
+      paramsKey,
+    ],
+    derivativesOf: (sourceSha: string) => ["blobs", "derivatives", sourceSha],
+    allDerivatives: () => ["blobs", "derivatives"],
+  } satisfies Record<string, (...args: never[]) => Deno.KvKey>;
+}
+
+export type BlobKeys = ReturnType<typeof blobKeys>;

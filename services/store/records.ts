@@ -75,6 +75,10 @@ export interface ImageRecord {
   caching?: OriginCaching;
   /** ULID of the first time this URL was stored: its place in listings. */
   seq: string;
+  /** The job whose download stored these bytes (absent for uploads and older records). */
+  jobId?: string;
+  /** How the bytes arrived; absent in records written before it existed (downloads). */
+  origin?: "download" | "upload";
   /** Named transforms the submitting job asked for, served as `variant=<name>`. */
   variants?: VariantSpec[];
 }
@@ -102,4 +106,27 @@ export interface RepeatRecord {
   index: number;
   /** The CSV row's fields, as sent (CSV bodies only). */
   columns?: string[];
+}
+
+/**
+ * Where the collection of a blob stands, once its reference count has
+ * fallen to zero. Writers that add a reference check this entry, so a
+ * collection and a new reference to the same bytes never both succeed.
+ */
+export type CollectionMark =
+  /** Unreferenced; waiting for the collector (or for a new reference). */
+  | { state: "pending"; since: number }
+  /** A collector is deleting the bytes and their derivatives, until `until` (a lease). */
+  | { state: "collecting"; until: number; owner: string }
+  /** The bytes were deleted at `at` (kept a day, so a late writer can tell). */
+  | { state: "collected"; at: number };
+
+/** A cached transform of a stored blob: an ordinary blob, referenced by this entry. */
+export interface DerivativeRecord {
+  sha256: string;
+  bytes: number;
+  format: ImageFormat;
+  contentType: string;
+  width: number;
+  height: number;
 }

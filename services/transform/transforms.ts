@@ -8,6 +8,8 @@
 import type { BlobStore } from "../blobs/blob_store.ts";
 import type { ImageBody, ImageContent } from "../image_content.ts";
 import type { ImageFormat } from "../image/types.ts";
+import type { DerivativesRepo } from "../store/derivatives_repo.ts";
+import type { DerivativeRecord } from "../store/records.ts";
 import { runTransform } from "./engine.ts";
 import { TransformError } from "./errors.ts";
 import { paramsKey, type TransformParams } from "./params.ts";
@@ -16,22 +18,8 @@ import type { Sharp } from "./sharp_loader.ts";
 import { SingleFlight } from "./single_flight.ts";
 import { ensureVariants, type VariantResult, type VariantSpec } from "./variants.ts";
 
-/** A stored derivative (the shape of services/store/derivatives_repo.ts). */
-export interface DerivativeRecord {
-  sha256: string;
-  bytes: number;
-  format: ImageFormat;
-  contentType: string;
-  width: number;
-  height: number;
-}
-
-/** What is used of the derivatives repo (services/store/derivatives_repo.ts). */
-export interface DerivativeIndex {
-  get(sourceSha: string, paramsKey: string): Promise<DerivativeRecord | null>;
-  /** False when the source is no longer referenced: nothing was recorded. */
-  put(sourceSha: string, paramsKey: string, record: DerivativeRecord): Promise<boolean>;
-}
+/** The part of the derivatives index used here. */
+export type DerivativeIndex = Pick<DerivativesRepo, "get" | "put">;
 
 /** An image to transform: a stored image's record, or any blob identified the same way. */
 export interface TransformSource {

@@ -1,6 +1,7 @@
 import type { BlobStore, StagedBlob } from "../blobs/blob_store.ts";
 import type { AttemptResult, Fetcher, RevalidateResult } from "../fetch/fetcher.ts";
 import { retryDelayMs } from "../fetch/retry.ts";
+import { BlobGone } from "../store/blob_refs.ts";
 import type { ImagesRepo, UrlState } from "../store/images_repo.ts";
 import type { Claim, JobsRepo, Outcome } from "../store/jobs_repo.ts";
 import { isClaimable } from "../store/jobs_repo.ts";
@@ -226,9 +227,10 @@ async function download(
     let failed: Failed;
     if (result.ok && result.notModified) return await revalidated(ctx, claim, url, result);
     if (result.ok) {
-      const failure = await makeDurable(result.staged);
-      if (failure === null) return await stored(ctx, claim, url, result);
-      failed = failure; // retried like any transient failure
+      // Either failure is retried like any transient one.
+      const failure = await makeDurable(result.staged) ?? await stored(ctx, claim, url, result);
+      if (failure === null) return;
+      failed = failure;
     } else {
       failed = result;
     }
@@ -271,13 +273,18 @@ async function makeDurable(staged: StagedBlob): Promise<Failed | null> {
   }
 }
 
-/** Indexes durable bytes and completes the item in one commit. */
+/**
+ * Indexes durable bytes and completes the item in one commit, with the
+ * blob reference counts. A failure when the bytes were collected before
+ * they could be indexed (a delete of the last other URL holding them raced
+ * with this download).
+ */
 async function stored(
   ctx: ItemContext,
   claim: Claim,
   url: UrlState,
   result: Extract<AttemptResult, { ok: true }>,
-): Promise<void> {
+): Promise<Failed | null> {
   const { staged, info, caching } = result;
   const now = Date.now();
   const record = {
@@ -291,20 +298,31 @@ async function stored(
     storedAt: now,
     checkedAt: now,
     caching,
+    jobId: claim.jobId,
+    origin: "download" as const,
   };
   const outcome: Outcome = { state: "complete", attempts: claim.item.attempts };
-  const res = await ctx.batcher.commit((w) => {
-    ctx.images.addPut(w, record, claim.item.urlHash, url.image);
-    ctx.jobs.addFinish(w, claim, outcome);
-  });
-  if (res.ok) {
-    ctx.images.forgetRecent(record.url);
-  } else {
+  try {
+    const plan = await ctx.images.planRefs(url.image.value, staged.sha256);
+    let freed: string | null = null;
+    const res = await ctx.batcher.commit((w) => {
+      freed = ctx.images.addPut(w, record, claim.item.urlHash, url.image, plan).freed;
+      ctx.jobs.addFinish(w, claim, outcome);
+    });
+    if (res.ok) {
+      ctx.images.forgetRecent(record.url);
+      ctx.images.freed(freed);
+      return null;
+    }
     // The index entry changed meanwhile (another job refreshed it) or the
     // claim was lost: write each part on its own; both are still true.
     await ctx.images.put(record, claim.item.urlHash);
-    await ctx.jobs.finish(claim, outcome);
+  } catch (err) {
+    if (!(err instanceof BlobGone)) throw err;
+    return { ok: false, reason: "storage_error", detail: err.message, transient: true };
   }
+  await ctx.jobs.finish(claim, outcome);
+  return null;
 }
 
 interface Heartbeat {

@@ -24,6 +24,8 @@ export interface WorkerOptions extends Omit<ItemContext, "signal" | "owner" | "i
   webhooks?: WebhookDeliverer;
   /** Writes the items of a large list still held as submitted (see services/intake). */
   materialise?: (jobId: string) => Promise<void>;
+  /** Deletes unreferenced bytes a crash left queued: run by the sweep. */
+  collector?: { sweep(): Promise<number> };
 }
 
 /** A POST that has not finished writing its job after this long died. */
@@ -160,6 +162,7 @@ export class Worker {
       this.notify(jobId);
     }
     await this.#opts.jobs.collectAbandoned(ABANDONED_CREATION_MS);
+    await this.#opts.collector?.sweep();
     if (this.#opts.jobTtlMs !== undefined) {
       await deleteExpiredJobs(this.#opts.jobs, this.#opts.jobTtlMs);
     }

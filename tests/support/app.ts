@@ -1,6 +1,8 @@
 import { createApp } from "../../routes/app.ts";
+import { serviceDeps } from "../../routes/deps.ts";
 import { parseConfig } from "../../services/config.ts";
 import { openService, type Service } from "../../services/service.ts";
+import type { SharpImporter } from "../../services/transform/sharp_loader.ts";
 
 export interface TestService {
   service: Service;
@@ -16,7 +18,13 @@ export interface TestService {
  */
 export async function startTestService(
   env: Record<string, string> = {},
-  opts: { startWorker?: boolean; notifyWorker?: boolean; withoutQueue?: boolean } = {},
+  opts: {
+    startWorker?: boolean;
+    notifyWorker?: boolean;
+    withoutQueue?: boolean;
+    /** Replaces `import("sharp")` (a loader that throws leaves transforms unavailable). */
+    importSharp?: SharpImporter;
+  } = {},
 ): Promise<TestService> {
   const dataDir = await Deno.makeTempDir({ prefix: "image-ingest-test-" });
   const config = parseConfig({
@@ -29,18 +37,12 @@ export async function startTestService(
   });
   // Pretend the KV is remote: no queue, so only the sweep can start work.
   if (opts.withoutQueue) config.kvIsRemote = true;
-  const service = await openService(config);
+  const service = await openService(config, { importSharp: opts.importSharp });
   const app = createApp({
-    config,
-    jobs: service.jobs,
-    images: service.images,
-    intake: service.intake,
-      content: service.content,
-    transforms: service.transforms,
+    ...serviceDeps(service),
     onJobCreated: opts.startWorker === false || opts.notifyWorker === false
       ? undefined
       : (id) => service.worker.notify(id),
-    healthy: service.healthy,
   });
   if (opts.startWorker !== false) service.worker.start();
   return {
