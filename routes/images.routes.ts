@@ -3,6 +3,8 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { MAX_LIST_BODY_BYTES } from "../services/intake/body_reader.ts";
 import { MAX_IDEMPOTENCY_KEY } from "../services/intake/intake.ts";
+import { FITS, MAX_SIDE, OUTPUT_FORMATS } from "../services/transform/formats.ts";
+import { VARIANT_NAME } from "../services/transform/params.ts";
 import { problem, ProblemError } from "./problem.ts";
 import {
   CallbackUrl,
@@ -164,11 +166,56 @@ const contentHeaders = z.object({
   ETag: z.string().openapi({ description: "The SHA-256 of the bytes, quoted." }),
   "Accept-Ranges": z.string().optional().openapi({
     example: "bytes",
-    description: "Sent on HEAD and on ranges: a single byte range is honoured.",
+    description: "Sent on HEAD and on ranges: a single byte range is honoured (not on " +
+      "transformed answers, which are always whole).",
+  }),
+  Vary: z.string().optional().openapi({
+    example: "Accept",
+    description: "`Accept` on answers to `format=auto`.",
   }),
 });
 
-const contentRequest = { query: UrlQuery };
+/**
+ * The transform parameters (issue 9). Read by routes/transformed.ts itself,
+ * which gives the field errors; these schemas document the contract.
+ */
+const transformQuery = {
+  w: z.coerce.number().int().min(1).max(MAX_SIDE).optional().openapi({
+    description: `Width in pixels, 1 to ${MAX_SIDE}. Any transform parameter makes the answer a ` +
+      "transformed copy, cached under the image's hash and the parameters.",
+    example: 256,
+  }),
+  h: z.coerce.number().int().min(1).max(MAX_SIDE).optional().openapi({
+    description: `Height in pixels, 1 to ${MAX_SIDE}. \`w\` × \`h\` is at most MAX_IMAGE_PIXELS.`,
+  }),
+  fit: z.enum(FITS).optional().openapi({
+    description: "Needs `w` or `h`. `inside` (default): within the box, aspect kept, never " +
+      "enlarged. `cover`: exactly the box, cropped to the centre, enlarged if need be. " +
+      "`contain`: exactly the box, letterboxed (transparent, white for JPEG), enlarged if need " +
+      "be. With one side given, `cover` and `contain` give exactly that side.",
+  }),
+  format: z.enum([...OUTPUT_FORMATS, "auto"]).optional().openapi({
+    description: "Output format. Default: the source's (GIF becomes WebP, BMP/TIFF/ICO PNG). " +
+      "`auto`: AVIF if `Accept` names `image/avif`, else WebP if it names `image/webp`, else " +
+      "the source's when JPEG or PNG, else PNG; GIF and WebP sources never get AVIF (frames); " +
+      "answers `Vary: Accept`. An animated source keeps its frames only as WebP.",
+  }),
+  quality: z.coerce.number().int().min(1).max(100).optional().openapi({
+    description: "1 to 100, for JPEG, WebP and AVIF (defaults 80, 80, 50); refused with " +
+      "`format=png`, ignored when `png` is chosen otherwise.",
+  }),
+  metadata: z.enum(["keep", "strip"]).optional().openapi({
+    description: "`strip` (default) drops EXIF, XMP and ICC; `keep` keeps them. The EXIF " +
+      "orientation is applied either way.",
+  }),
+  variant: z.string().regex(VARIANT_NAME).optional().openapi({
+    description: "A named variant the image was submitted with; alone (no other transform " +
+      "parameter).",
+    example: "thumb",
+  }),
+};
+
+const contentRequest = { query: UrlQuery.extend(transformQuery) };
 
 /**
  * Documented but read by the handler itself: both are optional strings, and
@@ -192,7 +239,12 @@ const contentHeaderParameters = [
 ];
 
 const contentResponses = {
-  200: { description: "The stored bytes.", headers: contentHeaders, content: imageContent },
+  200: {
+    description: "The stored bytes, or with transform parameters the transformed copy (its " +
+      "own SHA-256 as ETag).",
+    headers: contentHeaders,
+    content: imageContent,
+  },
   206: {
     description: "The requested range of the stored bytes.",
     headers: contentHeaders.extend({
@@ -201,9 +253,27 @@ const contentResponses = {
     content: imageContent,
   },
   304: { description: "The bytes match the `If-None-Match` ETag." },
-  400: problem("`url` is missing or too long."),
-  404: problem("No image is stored under this URL."),
+  400: problem(
+    "`url` is missing or too long, or a transform parameter is invalid: a bad value, an " +
+      "unknown parameter next to transform ones, `fit` without `w` or `h`, `quality` with " +
+      "`format=png`, `variant` with other transform parameters, or an output over 8,192 px a " +
+      "side or MAX_IMAGE_PIXELS (also when the aspect ratio makes it so).",
+  ),
+  404: problem("No image is stored under this URL, or it has no variant of that name."),
   416: problem("The range lies outside the image."),
+  422: problem(
+    "The transform cannot apply to this image: an animated image asked for in a format " +
+      "without frames, a source format that cannot be decoded here (BMP, ICO), or a damaged " +
+      "image.",
+  ),
+  501: problem("Transforms are unavailable on this instance (sharp could not be loaded)."),
+  503: {
+    ...problem(
+      "Every transform slot is busy and the wait queue is full: retry after " +
+        "`Retry-After` seconds.",
+    ),
+    headers: z.object({ "Retry-After": z.string().openapi({ example: "1" }) }),
+  },
 };
 
 export const getImageContent = createRoute({
@@ -211,7 +281,9 @@ export const getImageContent = createRoute({
   path: "/images/content",
   tags: ["Images"],
   summary: "Fetch an image's bytes by its URL",
-  description: "Streams the stored bytes with the type identified from them when downloaded.",
+  description: "Streams the stored bytes with the type identified from them when downloaded. " +
+    "With transform parameters (`w`, `h`, `fit`, `format`, `quality`, `metadata`, `variant`) " +
+    "answers a resized or re-encoded copy, made once and then served from storage.",
   request: contentRequest,
   parameters: contentHeaderParameters,
   responses: contentResponses,
