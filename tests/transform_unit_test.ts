@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ConfigError, parseConfig } from "../services/config.ts";
 import { TransformError } from "../services/transform/errors.ts";
 import { acceptedTypes, chooseFormat } from "../services/transform/negotiate.ts";
 import {
@@ -116,4 +117,13 @@ Deno.test("VariantSpecsSchema: names, concrete formats, at most eight, unique", 
   bad([{ name: "thumb", w: 1, format: "png", quality: 5 }]);
   bad([{ name: "a", w: 1 }, { name: "a", w: 2 }]);
   bad(Array.from({ length: 9 }, (_, i) => ({ name: `v${i}`, w: 1 })));
+});
+
+Deno.test("parseConfig(): TRANSFORM_CONCURRENCY defaults to the cores, TRANSFORM_QUEUE to 64", () => {
+  const defaults = parseConfig({});
+  assert.equal(defaults.transformConcurrency, navigator.hardwareConcurrency);
+  assert.equal(defaults.transformQueue, 64);
+  const set = parseConfig({ TRANSFORM_CONCURRENCY: "3", TRANSFORM_QUEUE: "0" });
+  assert.deepEqual([set.transformConcurrency, set.transformQueue], [3, 0]);
+  assert.throws(() => parseConfig({ TRANSFORM_CONCURRENCY: "0" }), ConfigError);
 });

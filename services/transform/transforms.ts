@@ -134,7 +134,11 @@ export class Transforms {
       width: out.width,
       height: out.height,
     };
-    if (await this.opts.derivatives.put(source.sha256, key, record)) this.#remember(slot, record);
+    if (await this.opts.derivatives.put(source.sha256, key, record)) {
+      // Another instance may have recorded different bytes first (another
+      // encoder build); those are kept and these collected, so remember them.
+      this.#remember(slot, (await this.opts.derivatives.get(source.sha256, key)) ?? record);
+    }
     return { record, fresh: out.bytes };
   }
 
