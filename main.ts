@@ -13,9 +13,6 @@ try {
 }
 
 const service = await openService(config);
-if (service.transformsUnavailable) {
-  console.warn(`image transforms unavailable (they answer 501): ${service.transformsUnavailable}`);
-}
 await service.blobs.sweepTemporaries();
 // Aborted on shutdown: event streams end (clients reconnect elsewhere) instead of holding it up.
 const closing = new AbortController();

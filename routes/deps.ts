@@ -25,7 +25,7 @@ export interface AppDeps {
   collector: BlobCollector;
   /** Cached transforms of stored blobs. */
   derivatives: DerivativesRepo;
-  /** Image transforms; null when sharp could not be loaded (transform requests answer 501). */
+  /** Image transforms (sharp loads on first use; without it they answer 501). Absent: 501. */
   transforms?: Transforms | null;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;

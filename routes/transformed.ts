@@ -10,7 +10,7 @@ import type { Transforms, TransformSource } from "../services/transform/transfor
 import { variantParams } from "../services/transform/variants.ts";
 import { problemAnswer, ProblemError } from "./problem.ts";
 
-const STATUS = { invalid: 400, cannot: 422, busy: 503, missing: 500 } as const;
+const STATUS = { invalid: 400, cannot: 422, busy: 503, unavailable: 501, missing: 500 } as const;
 
 /** The transform's refusal as the problem the contract declares. */
 function asProblem(err: TransformError): ProblemError {
@@ -54,11 +54,7 @@ async function serve(
   routeParams: readonly string[],
 ): Promise<Response> {
   if (!transforms) {
-    throw new ProblemError(
-      501,
-      "Image transforms are not available on this instance (the image library could not be " +
-        "loaded). Ask without transform parameters for the original bytes.",
-    );
+    throw new ProblemError(501, "Image transforms are not configured on this instance.");
   }
   const ask = parseTransformQuery(query, { maxPixels: transforms.maxPixels, routeParams });
   let params;

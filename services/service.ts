@@ -14,7 +14,7 @@ import { DnsResolver } from "./net/resolver.ts";
 import { JobsRepo } from "./store/jobs_repo.ts";
 import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
-import { loadSharp, type SharpImporter } from "./transform/sharp_loader.ts";
+import { type SharpImporter, SharpLoader } from "./transform/sharp_loader.ts";
 import { Transforms } from "./transform/transforms.ts";
 import { createWebhookDeliverer } from "./webhooks/setup.ts";
 import { Worker } from "./worker/worker.ts";
@@ -34,9 +34,8 @@ export interface Service {
   derivatives: DerivativesRepo;
   intake: Intake;
   content: ImageContent;
-  /** Null when sharp could not be loaded; `transformsUnavailable` then says why. */
-  transforms: Transforms | null;
-  transformsUnavailable?: string;
+  /** Image transforms; sharp is loaded on the first one (they answer 501 without it). */
+  transforms: Transforms;
   fetcher: Fetcher;
   worker: Worker;
   /** True when KV and blob storage answer. */
@@ -75,18 +74,17 @@ export async function openService(
   const derivatives = new DerivativesRepo(kv, refs, blobs);
   const content = new ImageContent(blobs, cache);
   const jobs = new JobsRepo(kv, k, images, useQueue);
-  const sharp = await loadSharp(opts.importSharp);
-  const transforms = "sharp" in sharp
-    ? new Transforms({
-      sharp: sharp.sharp,
-      blobs,
-      content,
-      derivatives,
-      concurrency: config.transformConcurrency,
-      queueLimit: config.transformQueue,
-      maxPixels: config.fetch.maxImagePixels,
-    })
-    : null;
+  const transforms = new Transforms({
+    sharp: new SharpLoader(opts.importSharp, (reason) => {
+      console.warn(`image transforms unavailable (they answer 501): ${reason}`);
+    }),
+    blobs,
+    content,
+    derivatives,
+    concurrency: config.transformConcurrency,
+    queueLimit: config.transformQueue,
+    maxPixels: config.fetch.maxImagePixels,
+  });
   const fetcher = createFetcher(config.fetch, { blobs });
   const idempotency = new IdempotencyRepo(kv, k);
   const intake = new Intake(
@@ -129,7 +127,6 @@ export async function openService(
     intake,
     content,
     transforms,
-    transformsUnavailable: "error" in sharp ? sharp.error : undefined,
     fetcher,
     worker,
     async healthy() {

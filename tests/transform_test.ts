@@ -22,7 +22,7 @@ async function setup(env: Record<string, string> = {}) {
         method,
         headers,
       }),
-    transforms: t.service.transforms!,
+    transforms: t.service.transforms,
     async [Symbol.asyncDispose]() {
       await t.close();
     },
@@ -288,12 +288,14 @@ Deno.test("transform: without sharp, transforms answer 501 and the original is s
     importSharp: () => Promise.reject(new Error("no sharp here")),
   });
   try {
-    assert.equal(t.service.transforms, null);
-    assert.match(t.service.transformsUnavailable ?? "", /no sharp here/);
     const jpeg = await makeImage("jpeg", { width: 16, height: 12 });
     await storeImage(t.service, URL_A, jpeg);
     const path = `/images/content?url=${encodeURIComponent(URL_A)}`;
-    await assertProblem(await t.app.request(`${path}&w=8`), 501);
+    for (const query of ["w=8", "w=8", "format=png"]) {
+      const body = await assertProblem(await t.app.request(`${path}&${query}`), 501);
+      assert.match(body.detail, /not available/);
+    }
+    assert.equal(t.service.transforms.stats.computed, 0);
     const plain = await t.app.request(path);
     assert.equal(plain.status, 200);
     assert.deepEqual(new Uint8Array(await plain.arrayBuffer()), jpeg);

@@ -10,7 +10,7 @@ import {
   type TransformRequest,
 } from "../services/transform/params.ts";
 import { TransformPool } from "../services/transform/pool.ts";
-import { loadSharp } from "../services/transform/sharp_loader.ts";
+import { SharpLoader } from "../services/transform/sharp_loader.ts";
 import { SingleFlight } from "../services/transform/single_flight.ts";
 import { VariantSpecsSchema } from "../services/transform/variants.ts";
 
@@ -98,9 +98,23 @@ Deno.test("SingleFlight shares work in flight and forgets it once settled", asyn
   assert.equal(await flights.do("k", work).result, 2);
 });
 
-Deno.test("loadSharp() reports a loader that fails instead of throwing", async () => {
-  const loaded = await loadSharp(() => Promise.reject(new Error("cannot open shared object")));
-  assert.deepEqual(loaded, { error: "cannot open shared object" });
+Deno.test("SharpLoader tries once, remembers the failure and reports it once", async () => {
+  let imports = 0;
+  const reported: string[] = [];
+  const loader = new SharpLoader(() => {
+    imports++;
+    return Promise.reject(new Error("cannot open shared object\nmore detail"));
+  }, (reason) => reported.push(reason));
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(
+      loader.get(),
+      (e) => e instanceof TransformError && e.kind === "unavailable",
+    );
+  }
+  assert.equal(imports, 1);
+  assert.deepEqual(reported, ["cannot open shared object"]);
+  assert.equal(loader.unavailable, "cannot open shared object");
+  assert.equal(typeof await new SharpLoader().get(), "function");
 });
 
 Deno.test("VariantSpecsSchema: names, concrete formats, at most eight, unique", () => {

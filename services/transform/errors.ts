@@ -7,10 +7,10 @@ export interface TransformFieldError {
 /**
  * Why a transform was not made, in terms the HTTP layer maps to a status:
  * `invalid` parameters (400), a source this transform `cannot` apply to
- * (422), a `busy` pool (503, retry after `retryAfterS`), or the source's
- * bytes `missing` from storage (500).
+ * (422), a `busy` pool (503, retry after `retryAfterS`), sharp
+ * `unavailable` (501), or the source's bytes `missing` from storage (500).
  */
-export type TransformErrorKind = "invalid" | "cannot" | "busy" | "missing";
+export type TransformErrorKind = "invalid" | "cannot" | "busy" | "unavailable" | "missing";
 
 export class TransformError extends Error {
   constructor(

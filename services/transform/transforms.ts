@@ -14,7 +14,7 @@ import { runTransform } from "./engine.ts";
 import { TransformError } from "./errors.ts";
 import { paramsKey, type TransformParams } from "./params.ts";
 import { TransformPool } from "./pool.ts";
-import type { Sharp } from "./sharp_loader.ts";
+import type { SharpLoader } from "./sharp_loader.ts";
 import { SingleFlight } from "./single_flight.ts";
 import { ensureVariants, type VariantResult, type VariantSpec } from "./variants.ts";
 
@@ -40,7 +40,7 @@ export interface Derivative {
 }
 
 export interface TransformsOptions {
-  sharp: Sharp;
+  sharp: SharpLoader;
   blobs: BlobStore;
   content: ImageContent;
   derivatives: DerivativeIndex;
@@ -117,9 +117,10 @@ export class Transforms {
     key: string,
     slot: string,
   ): Promise<Derivative> {
+    const sharp = await this.opts.sharp.get();
     const out = await this.pool.run(async () => {
       const input = await this.#sourceBytes(source);
-      return await runTransform(this.opts.sharp, input, source.format, params, this.maxPixels);
+      return await runTransform(sharp, input, source.format, params, this.maxPixels);
     });
     this.stats.computed++;
     // The store takes ownership of staged chunks (it may move them to its
