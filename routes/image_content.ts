@@ -55,7 +55,7 @@ async function serve(
   if (!record) throw notStored(imageUrl);
   // The size check first keeps the plain path's cost to one comparison.
   if (url.searchParams.size > 1 && asksForTransform(url.searchParams)) {
-    return serveTransformed(req, url.searchParams, record, transforms, ["url"]);
+    return serveTransformed(req, url.searchParams, record, transforms, { routeParams: ["url"] });
   }
   const etag = `"${record.sha256}"`;
   // Few headers on purpose: on this route each one costs a few percent of

@@ -25,20 +25,27 @@ function asProblem(err: TransformError): ProblemError {
   return new ProblemError(STATUS[err.kind], err.message, err.errors, slug, headers);
 }
 
+/** How the calling route serves its originals. */
+export interface TransformedOptions {
+  /** The route's own query parameters (`url`), which are not transform parameters. */
+  routeParams: readonly string[];
+  /** The route's Cache-Control for originals, sent with derivatives too; none when absent. */
+  cacheControl?: string;
+}
+
 /**
- * Answers a request with transform parameters for `source`. `routeParams`
- * are the route's own query parameters (`url`), which are not transform
- * parameters. Every refusal is a problem+json answer, never a throw.
+ * Answers a request with transform parameters for `source`. Every refusal
+ * is a problem+json answer, never a throw.
  */
 export async function serveTransformed(
   req: Request,
   query: URLSearchParams,
   source: TransformSource,
   transforms: Transforms | null | undefined,
-  routeParams: readonly string[],
+  opts: TransformedOptions,
 ): Promise<Response> {
   try {
-    return await serve(req, query, source, transforms, routeParams);
+    return await serve(req, query, source, transforms, opts);
   } catch (err) {
     if (err instanceof TransformError) return problemAnswer(asProblem(err));
     if (err instanceof ProblemError) return problemAnswer(err);
@@ -51,7 +58,7 @@ async function serve(
   query: URLSearchParams,
   source: TransformSource,
   transforms: Transforms | null | undefined,
-  routeParams: readonly string[],
+  { routeParams, cacheControl }: TransformedOptions,
 ): Promise<Response> {
   if (!transforms) {
     throw new ProblemError(501, "Image transforms are not configured on this instance.");
@@ -76,6 +83,7 @@ async function serve(
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Resource-Policy": "cross-origin",
   };
+  if (cacheControl) headers["Cache-Control"] = cacheControl;
   if (varyAccept) headers.Vary = "Accept";
   const inm = req.headers.get("if-none-match");
   if (

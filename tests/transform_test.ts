@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import sharp from "sharp";
 import { paramsKey, resolveParams } from "../services/transform/params.ts";
+import { serveTransformed } from "../routes/transformed.ts";
 import { startTestService } from "./support/app.ts";
 import { assertProblem } from "./support/http.ts";
 import { makeImage } from "./support/images.ts";
@@ -354,4 +355,25 @@ Deno.test("variants: ensureVariants makes each, reuses the cache, and reports a 
   const again = await s.transforms.ensureVariants(record, specs.slice(0, 1));
   assert.deepEqual(again, [small]);
   assert.equal(s.transforms.stats.computed, 1);
+});
+
+Deno.test("serveTransformed() takes any source and sends the calling route's Cache-Control", async () => {
+  await using s = await withJpeg();
+  const req = new Request("http://127.0.0.1/blobs/x?w=8&format=png");
+  const res = await serveTransformed(req, new URL(req.url).searchParams, s.record, s.transforms, {
+    routeParams: [],
+    cacheControl: "public, max-age=60",
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("cache-control"), "public, max-age=60");
+  assert.equal((await readBack(res)).width, 8);
+  const refused = await serveTransformed(
+    req,
+    new URLSearchParams("url=x&w=8"),
+    s.record,
+    s.transforms,
+    { routeParams: [] },
+  );
+  const body = await assertProblem(refused, 400);
+  assert.equal(body.errors[0].field, "url", "only the route's own parameters are skipped");
 });
