@@ -24,6 +24,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["deno", "eval", "const r = await fetch('http://127.0.0.1:8000/healthz'); Deno.exit(r.ok ? 0 : 1)"]
 
 # Explicit permissions rather than -A: network, the data volume, the app's own
-# files (Scalar's bundle in node_modules) and the environment.
+# files (Scalar's bundle in node_modules), the environment, and FFI for sharp's
+# native addon (without it the service runs and transforms answer 501).
 CMD ["deno", "run", "--allow-net", "--allow-read=/app,/data", "--allow-write=/data", \
-     "--allow-env", "main.ts"]
+     "--allow-env", "--allow-ffi", "main.ts"]

@@ -1,5 +1,5 @@
 /**
- * `deno task bench [ingest] [throttled] [rss] [retrieval] [submit] [list]`: runs the benchmarks
+ * `deno task bench [ingest] [throttled] [rss] [retrieval] [submit] [list] [transform]`: runs the benchmarks
  * (all when none is named), prints a table and writes bench/.out/results.json. See
  * bench/README.md.
  *
@@ -13,6 +13,7 @@ import { retrieval } from "./benchmarks/retrieval.ts";
 import { rss } from "./benchmarks/rss.ts";
 import { submitBench } from "./benchmarks/submit.ts";
 import { throttled } from "./benchmarks/throttled.ts";
+import { transform } from "./benchmarks/transform.ts";
 import { ensureFixtures, type FixtureManifest } from "./lib/fixtures.ts";
 import { machineInfo } from "./lib/machine.ts";
 import { type Listening, LOG_DIR, OUT, Resources, spawnOrigin } from "./lib/proc.ts";
@@ -25,6 +26,7 @@ const BENCHMARKS: Record<string, (ctx: Ctx) => Promise<BenchResult>> = {
   retrieval,
   submit: submitBench,
   list,
+  transform,
 };
 
 function usage(): never {

@@ -10,6 +10,7 @@ export function blobHandlers(deps: AppDeps) {
     refs: deps.refs,
     facts: new BlobFacts(deps.blobs, deps.content),
     content: deps.content,
+    transforms: deps.transforms,
   };
   const serve = (req: Request, sha256: string) => serveBlob(req, sha256, blobDeps);
   // Normally answered before Hono (see createApp); these serve the same way

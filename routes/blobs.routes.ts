@@ -1,6 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { bodyHeaders, deliveryHeaderParameters, deliveryResponses } from "./delivery.routes.ts";
 import { problem } from "./problem.ts";
+import {
+  TRANSFORM_400,
+  transformHeaders,
+  transformQuery,
+  transformResponses,
+} from "./transform.routes.ts";
 
 export const Sha256Param = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: "must be 64 lowercase hex digits" })
@@ -11,11 +17,16 @@ export const Sha256Param = z.object({
     }),
 });
 
+// Named variants belong to images stored under a URL, not to bare bytes.
+const { variant: _, ...blobTransformQuery } = transformQuery;
+const blobRequest = { params: Sha256Param, query: z.object(blobTransformQuery) };
+
 const blobResponses = deliveryResponses(
-  bodyHeaders,
+  bodyHeaders.extend(transformHeaders),
   "No stored image refers to this hash (never stored, or no longer referred to).",
-  "The hash is not 64 lowercase hex digits.",
+  `The hash is not 64 lowercase hex digits, ${TRANSFORM_400}.`,
   {
+    ...transformResponses,
     500: problem(
       "The blob is referred to but its bytes are missing or are not an identifiable image: " +
         "storage is damaged (run `deno task fsck`).",
@@ -25,7 +36,8 @@ const blobResponses = deliveryResponses(
 
 const description = "The same bytes as `/images/content` by their SHA-256, served while a " +
   "stored image refers to them, with the type identified from the bytes. They never change " +
-  "under their hash: `Cache-Control: public, max-age=31536000, immutable`.";
+  "under their hash: `Cache-Control: public, max-age=31536000, immutable`. The transform " +
+  "parameters of `/images/content` (but `variant`) give a resized or re-encoded copy, cached.";
 
 export const getBlob = createRoute({
   method: "get",
@@ -33,7 +45,7 @@ export const getBlob = createRoute({
   tags: ["Images"],
   summary: "Fetch stored bytes by their SHA-256",
   description,
-  request: { params: Sha256Param },
+  request: blobRequest,
   parameters: deliveryHeaderParameters,
   responses: blobResponses,
 });
@@ -43,7 +55,7 @@ export const headBlob = createRoute({
   path: "/blobs/{sha256}",
   tags: ["Images"],
   summary: "Headers of stored bytes by their SHA-256",
-  request: { params: Sha256Param },
+  request: blobRequest,
   parameters: deliveryHeaderParameters,
   responses: blobResponses,
 });

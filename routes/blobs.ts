@@ -1,9 +1,13 @@
 import type { BlobFact, BlobFacts } from "../services/blob_facts.ts";
 import type { ImageContent } from "../services/image_content.ts";
-import { deliver, problemAnswer, type Representation } from "./delivery.ts";
+import { deliver, type Representation } from "./delivery.ts";
+import { problemAnswer } from "./problem.ts";
 import { epochSeconds, httpDate } from "./delivery_date.ts";
 import { ProblemError, validationProblem } from "./problem.ts";
 import { Sha256Param } from "./blobs.routes.ts";
+import { serveTransformed } from "./transformed.ts";
+import { asksForTransform } from "../services/transform/params.ts";
+import type { Transforms } from "../services/transform/transforms.ts";
 
 /** Blobs are served at `BLOBS_PREFIX + sha256`, by {@link serveBlob}. */
 export const BLOBS_PREFIX = "/blobs/";
@@ -15,6 +19,8 @@ export interface BlobDeps {
   refs: { count(sha256: string): Promise<number> };
   facts: BlobFacts;
   content: ImageContent;
+  /** Null or absent when transforms are unavailable: they answer 501. */
+  transforms?: Transforms | null;
 }
 
 /**
@@ -50,6 +56,19 @@ async function serve(req: Request, sha256: string, deps: BlobDeps): Promise<Resp
       500,
       "The stored bytes of this blob are not an identifiable image; run `deno task fsck`.",
     );
+  }
+  const query = new URL(req.url).searchParams;
+  if (query.size > 0 && asksForTransform(query)) {
+    if (query.has("variant")) {
+      throw new ProblemError(400, "Named variants are served by /images/content, by URL.", [
+        { field: "variant", message: "not a parameter of /blobs/{sha256}" },
+      ], "validation-error");
+    }
+    return await serveTransformed(req, query, { sha256, ...fact }, deps.transforms, {
+      routeParams: [],
+      cacheControl: BLOB_CACHE_CONTROL,
+      ...(fact.modified === null ? {} : { lastModified: fact.modified }),
+    });
   }
   const blob = { sha256, bytes: fact.bytes };
   return await deliver(req, blobRepresentation(sha256, fact), (r) => deps.content.open(blob, r));

@@ -10,7 +10,7 @@
 import type { ByteRange } from "../services/blobs/blob_store.ts";
 import type { ImageBody } from "../services/image_content.ts";
 import { parseHttpDate } from "./delivery_date.ts";
-import { problemBody, ProblemError } from "./problem.ts";
+import { ProblemError } from "./problem.ts";
 import { parseRange } from "./range.ts";
 
 /** What one URL delivers: its validators and the headers every answer about it carries. */
@@ -70,14 +70,6 @@ export async function deliver(
     headers = { ...headers, "Accept-Ranges": "bytes", "Content-Length": String(rep.size) };
   }
   return new Response(body as BodyInit | null, { status: range ? 206 : 200, headers });
-}
-
-/** A ProblemError as the problem+json answer `onError` would give (no Hono on this path). */
-export function problemAnswer(err: ProblemError): Response {
-  return new Response(JSON.stringify(problemBody(err.status, err.message, err.errors, err.slug)), {
-    status: err.status,
-    headers: { ...err.headers, "content-type": "application/problem+json" },
-  });
 }
 
 /**

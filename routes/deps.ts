@@ -10,6 +10,7 @@ import type { DerivativesRepo } from "../services/store/derivatives_repo.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
 import type { JobsRepo } from "../services/store/jobs_repo.ts";
 import type { ImageUploads } from "../services/upload/uploads.ts";
+import type { Transforms } from "../services/transform/transforms.ts";
 
 /** What the HTTP layer needs, built by the caller so tests can pass their own. */
 export interface AppDeps {
@@ -26,6 +27,8 @@ export interface AppDeps {
   collector: BlobCollector;
   /** Cached transforms of stored blobs. */
   derivatives: DerivativesRepo;
+  /** Image transforms (sharp loads on first use; without it they answer 501). Absent: 501. */
+  transforms?: Transforms | null;
   /** Called after a job is recorded: the in-process worker starts at once instead of waiting for the queue. */
   onJobCreated?: (jobId: string) => void;
   /** Job event streams; made from `jobs` and `config` when absent (tests pass one to count open streams). */
@@ -49,6 +52,7 @@ export function serviceDeps(s: Service) {
     refs: s.refs,
     collector: s.collector,
     derivatives: s.derivatives,
+    transforms: s.transforms,
     healthy: s.healthy,
   } satisfies Partial<AppDeps>;
 }

@@ -1,13 +1,23 @@
 import type { Config } from "../services/config.ts";
 import type { ImageContent } from "../services/image_content.ts";
 import type { ImagesRepo } from "../services/store/images_repo.ts";
-import { problemAnswer } from "./delivery.ts";
+import { asksForTransform } from "../services/transform/params.ts";
+import type { Transforms } from "../services/transform/transforms.ts";
 import { serveRecord } from "./delivery_record.ts";
-import { notStored, ProblemError, validationProblem } from "./problem.ts";
+import { notStored, problemAnswer, ProblemError, validationProblem } from "./problem.ts";
 import { UrlQuery } from "./schemas.ts";
+import { serveTransformed } from "./transformed.ts";
 
 /** The path of the image bytes route, served by {@link serveImageContent}. */
 export const CONTENT_PATH = "/images/content";
+
+interface ContentDeps {
+  images: ImagesRepo;
+  content: ImageContent;
+  config: Config;
+  /** Null or absent when transforms are unavailable: they answer 501. */
+  transforms?: Transforms | null;
+}
 
 /**
  * `GET` and `HEAD /images/content?url=`, as a plain Request-to-Response
@@ -19,7 +29,7 @@ export const CONTENT_PATH = "/images/content";
 export async function serveImageContent(
   req: Request,
   url: URL,
-  deps: { images: ImagesRepo; content: ImageContent; config: Config },
+  deps: ContentDeps,
 ): Promise<Response> {
   try {
     return await serve(req, url, deps);
@@ -32,12 +42,21 @@ export async function serveImageContent(
 async function serve(
   req: Request,
   url: URL,
-  { images, content, config }: { images: ImagesRepo; content: ImageContent; config: Config },
+  { images, content, config, transforms }: ContentDeps,
 ): Promise<Response> {
   const query = UrlQuery.safeParse({ url: url.searchParams.get("url") ?? undefined });
   if (!query.success) throw validationProblem("query parameters", query.error);
   const imageUrl = query.data.url;
   const record = await images.getRecentByUrl(imageUrl);
   if (!record) throw notStored(imageUrl);
+  // The size check first keeps the plain path's cost to one comparison.
+  if (url.searchParams.size > 1 && asksForTransform(url.searchParams)) {
+    return await serveTransformed(req, url.searchParams, record, transforms, {
+      routeParams: ["url"],
+      cacheControl: config.contentCacheControl,
+      lastModified: record.storedAt,
+      url: record.url,
+    });
+  }
   return await serveRecord(req, record, content, config.contentCacheControl);
 }

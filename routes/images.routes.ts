@@ -5,6 +5,12 @@ import { IMAGE_FORMATS } from "../services/image/types.ts";
 import { MAX_LIST_BODY_BYTES } from "../services/intake/body_reader.ts";
 import { MAX_IDEMPOTENCY_KEY } from "../services/intake/intake.ts";
 import { bodyHeaders, deliveryHeaderParameters, deliveryResponses } from "./delivery.routes.ts";
+import {
+  TRANSFORM_400,
+  transformHeaders,
+  transformQuery,
+  transformResponses,
+} from "./transform.routes.ts";
 import { problem, ProblemError } from "./problem.ts";
 import {
   CallbackUrl,
@@ -172,6 +178,7 @@ export const listImages = createRoute({
 });
 
 const contentHeaders = bodyHeaders.extend({
+  ...transformHeaders,
   "Content-Disposition": z.string().openapi({
     example: 'inline; filename="42.jpg"',
     description: "`inline`, named after the last segment of the URL's path (percent-decoded; " +
@@ -180,13 +187,13 @@ const contentHeaders = bodyHeaders.extend({
   }),
 });
 
-const contentRequest = { query: UrlQuery };
+const contentRequest = { query: UrlQuery.extend(transformQuery) };
 
 const contentResponses = deliveryResponses(
   contentHeaders,
-  "No image is stored under this URL.",
-  "`url` is missing or too long.",
-  { 500: problem("The stored bytes are missing (run `deno task fsck`).") },
+  "No image is stored under this URL, or it has no variant of that name.",
+  `\`url\` is missing or too long, ${TRANSFORM_400}.`,
+  { ...transformResponses, 500: problem("The stored bytes are missing (run `deno task fsck`).") },
 );
 
 export const getImageContent = createRoute({
@@ -194,7 +201,9 @@ export const getImageContent = createRoute({
   path: "/images/content",
   tags: ["Images"],
   summary: "Fetch an image's bytes by its URL",
-  description: "Streams the stored bytes with the type identified from them when downloaded.",
+  description: "Streams the stored bytes with the type identified from them when downloaded. " +
+    "With transform parameters (`w`, `h`, `fit`, `format`, `quality`, `metadata`, `variant`) " +
+    "answers a resized or re-encoded copy, made once and then served from storage.",
   request: contentRequest,
   parameters: deliveryHeaderParameters,
   responses: contentResponses,

@@ -28,6 +28,7 @@ const TITLES: Record<number, [slug: string, title: string]> = {
   416: ["range-not-satisfiable", "Range not satisfiable"],
   422: ["validation-error", "Invalid request"],
   500: ["internal-error", "Internal server error"],
+  501: ["not-implemented", "Not implemented"],
   503: ["unavailable", "Service unavailable"],
 };
 
@@ -61,6 +62,13 @@ export function problemBody(
     ...(errors ? { errors } : {}),
   };
 }
+
+/** A problem as a bare Response, for answers built outside Hono (the image bytes routes). */
+export const problemAnswer = (err: ProblemError): Response =>
+  new Response(JSON.stringify(problemBody(err.status, err.message, err.errors, err.slug)), {
+    status: err.status,
+    headers: { ...err.headers, "content-type": "application/problem+json" },
+  });
 
 export function problemResponse(
   c: Context,

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { VariantShape, VariantSpecsSchema } from "../services/transform/variants.ts";
 import { MAX_CACHING_HEADER_CHARS } from "../services/fetch/caching.ts";
 import { FAILURE_REASON_DESCRIPTIONS, FAILURE_REASONS } from "../services/fetch/reasons.ts";
 
@@ -30,25 +31,6 @@ export const CallbackUrl = z.string().max(MAX_URL_LENGTH)
       "image downloads, else `400`.",
   });
 
-/** One named variant of `POST /images`; the transform parameters of `GET /images/content`. */
-export const VariantSpecSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, {
-    message:
-      "must be 1 to 32 lowercase letters, digits, `_` or `-`, starting with a letter or digit",
-  }).openapi({ example: "thumb" }),
-  w: z.number().int().min(1).max(8192).optional().openapi({ example: 256 }),
-  h: z.number().int().min(1).max(8192).optional(),
-  fit: z.enum(["cover", "contain", "inside"]).optional(),
-  format: z.enum(["webp", "avif", "jpeg", "png"]).optional().openapi({ example: "webp" }),
-  quality: z.number().int().min(1).max(100).optional(),
-}).openapi("VariantSpec", {
-  description: "A resize/recompress computed right after each download of the job and " +
-    "served by `GET /images/content?url=...&variant=<name>`. Fields as the transform " +
-    "parameters of that route; `format=auto` is not allowed (nothing to negotiate with yet).",
-});
-
-export const MAX_VARIANTS = 8;
-
 export const SubmitBody = z.strictObject({
   urls: UrlList.optional().openapi({
     description: "The image URLs. Repeats count once.",
@@ -62,15 +44,11 @@ export const SubmitBody = z.strictObject({
       "`revalidated: true`), a `200` stores the new bytes.",
   }),
   callback_url: CallbackUrl.optional(),
-  variants: z.array(VariantSpecSchema).max(MAX_VARIANTS)
-    .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, {
-      message: "variant names must be unique",
-    })
-    .optional().openapi({
-      description: "Named variants to compute for every image of the job (JSON only), " +
-        "listed in each image's metadata and in the job's results.",
-      example: [{ name: "thumb", w: 256, format: "webp" }],
-    }),
+  variants: VariantSpecsSchema.optional().openapi({
+    description: "Named variants to compute for every image of the job (JSON only), " +
+      "listed in each image's metadata and in the job's results.",
+    example: [{ name: "thumb", w: 256, format: "webp" }],
+  }),
 }).refine((b) => (b.urls === undefined) !== (b.source_url === undefined), {
   message: "give exactly one of `urls` or `source_url`",
   path: ["urls"],
@@ -203,7 +181,7 @@ export const Image = z.object({
       "them for good.",
     example: "/blobs/9f2c6a1e0d4b5c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e",
   }),
-  variants: z.array(VariantSpecSchema.extend({
+  variants: z.array(VariantShape.extend({
     contentUrl: z.string().openapi({
       example: "/images/content?url=https%3A%2F%2Fimages.example.com%2Fcats%2F42.jpg" +
         "&variant=thumb",

@@ -11,6 +11,8 @@ export interface BlobFact {
   modified: number | null;
   format: ImageFormat;
   contentType: string;
+  width: number;
+  height: number;
 }
 
 /** Facts kept; each is a few hundred bytes. */
@@ -50,6 +52,8 @@ export class BlobFacts {
       modified: stat.modified?.getTime() ?? null,
       format: sniffed.info.format,
       contentType: sniffed.info.contentType,
+      width: sniffed.info.width,
+      height: sniffed.info.height,
     };
     this.#facts.set(sha256, fact);
     if (this.#facts.size > MAX_FACTS) this.#facts.delete(this.#facts.keys().next().value!);

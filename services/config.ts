@@ -66,6 +66,9 @@ const EnvSchema = z.object({
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
   WEBHOOK_RETRIES: int(12, 0, 50),
   WEBHOOK_RETRY_BASE_MS: int(5_000, 1),
+  // Unset: one per core (navigator.hardwareConcurrency), read in toConfig.
+  TRANSFORM_CONCURRENCY: z.coerce.number().int().min(1).max(1024).optional(),
+  TRANSFORM_QUEUE: int(64, 0, 100_000),
   // Fractional hours are allowed (0.001 is 3.6 s), which is how tests see jobs expire.
   JOB_TTL_HOURS: z.coerce.number().positive().max(24 * 365 * 10).default(168),
 });
@@ -107,6 +110,14 @@ function toConfig(env: z.output<typeof EnvSchema>) {
     webhookRetries: env.WEBHOOK_RETRIES,
     webhookRetryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
     jobTtlMs: Math.round(env.JOB_TTL_HOURS * 3_600_000),
+    /** Image transforms decoding at once (each uses libvips' own threads as well). */
+    transformConcurrency: env.TRANSFORM_CONCURRENCY ?? Math.max(1, navigator.hardwareConcurrency),
+    /**
+     * Transforms waiting for a slot before requests are refused with 503. A
+     * page of thumbnails asks for a few dozen at once; at about 5-15 ms per
+     * web-sized image this bounds the wait to well under a second per core.
+     */
+    transformQueue: env.TRANSFORM_QUEUE,
     fetch: {
       maxImageBytes: env.MAX_IMAGE_BYTES,
       maxImagePixels: env.MAX_IMAGE_PIXELS,

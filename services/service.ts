@@ -14,6 +14,8 @@ import { DnsResolver } from "./net/resolver.ts";
 import { JobsRepo } from "./store/jobs_repo.ts";
 import { KvBatcher } from "./store/kv_batcher.ts";
 import { keys } from "./store/kv_keys.ts";
+import { type SharpImporter, SharpLoader } from "./transform/sharp_loader.ts";
+import { Transforms } from "./transform/transforms.ts";
 import { createWebhookDeliverer } from "./webhooks/setup.ts";
 import { ImageUploads } from "./upload/uploads.ts";
 import { Worker } from "./worker/worker.ts";
@@ -35,6 +37,8 @@ export interface Service {
   /** Bytes sent by clients (form uploads, PUT). */
   uploads: ImageUploads;
   content: ImageContent;
+  /** Image transforms; sharp is loaded on the first one (they answer 501 without it). */
+  transforms: Transforms;
   fetcher: Fetcher;
   worker: Worker;
   /** True when KV and blob storage answer. */
@@ -47,7 +51,10 @@ export interface Service {
  * Opens KV and storage and builds the repos, fetcher and worker. Starts
  * nothing: callers start the worker and the server when they are ready.
  */
-export async function openService(config: Config): Promise<Service> {
+export async function openService(
+  config: Config,
+  opts: { importSharp?: SharpImporter } = {},
+): Promise<Service> {
   await Deno.mkdir(config.dataDir, { recursive: true });
   const kv = await Deno.openKv(config.kvPath);
   const blobs = new DiskBlobStore(config.dataDir);
@@ -74,6 +81,17 @@ export async function openService(config: Config): Promise<Service> {
   const derivatives = new DerivativesRepo(kv, refs, blobs);
   const content = new ImageContent(blobs, cache);
   const jobs = new JobsRepo(kv, k, images, useQueue);
+  const transforms = new Transforms({
+    sharp: new SharpLoader(opts.importSharp, (reason) => {
+      console.warn(`image transforms unavailable (they answer 501): ${reason}`);
+    }),
+    blobs,
+    content,
+    derivatives,
+    concurrency: config.transformConcurrency,
+    queueLimit: config.transformQueue,
+    maxPixels: config.fetch.maxImagePixels,
+  });
   const fetcher = createFetcher(config.fetch, { blobs });
   const idempotency = new IdempotencyRepo(kv, k);
   const intake = new Intake(
@@ -99,6 +117,10 @@ export async function openService(config: Config): Promise<Service> {
     useQueue,
     materialise: (jobId) => intake.materialise(jobId),
     collector,
+    // Each variant's failure (a source that cannot be transformed) shows when it is asked for.
+    variants: async (source, specs) => {
+      await transforms.ensureVariants(source, specs);
+    },
     concurrency: config.workerConcurrency,
     perHostConcurrency: config.perHostConcurrency,
     sweepIntervalMs: config.sweepIntervalMs,
@@ -120,6 +142,7 @@ export async function openService(config: Config): Promise<Service> {
     intake,
     uploads,
     content,
+    transforms,
     fetcher,
     worker,
     async healthy() {

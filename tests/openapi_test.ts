@@ -64,8 +64,16 @@ Deno.test("every route of the app is in the OpenAPI document with its error resp
         "400",
         "404",
         "416",
+        "422",
         "500",
+        "501",
+        "503",
       ]);
+      const query = get.parameters.filter((p: any) => p.in === "query").map((p: any) => p.name);
+      for (const name of ["w", "h", "fit", "format", "quality", "metadata"]) {
+        assert.ok(query.includes(name), `${path} documents ${name}`);
+      }
+      assert.ok(get.responses["503"].headers["Retry-After"], `${path} 503 Retry-After`);
       for (const name of ["Last-Modified", "Cache-Control", "ETag"]) {
         assert.ok(get.responses["200"].headers[name], `${path} 200 ${name}`);
         assert.ok(get.responses["304"].headers[name], `${path} 304 ${name}`);

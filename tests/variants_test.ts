@@ -8,9 +8,10 @@ import { startTestService } from "./support/app.ts";
 import { assertProblem, postJson, submit, waitForJob } from "./support/http.ts";
 import { startImageOrigin } from "./support/image_origin.ts";
 import { makeImage } from "./support/images.ts";
+import sharp from "sharp";
 
 const thumb = { name: "thumb", w: 32, format: "webp" };
-const small = { name: "small", w: 16, h: 16, fit: "cover", format: "png", quality: 80 };
+const small = { name: "small", w: 16, h: 16, fit: "cover", format: "jpeg", quality: 70 };
 
 async function setup() {
   const origin = startImageOrigin();
@@ -51,6 +52,28 @@ Deno.test("variants asked for by a job are kept in the metadata of its images, n
       { ...small, contentUrl: link("small") },
     ]);
   }
+
+  // Computed before the items completed: serving them computes nothing more.
+  assert.equal(s.t.service.transforms.stats.computed, 4);
+  for (const url of [a, b]) {
+    const res = await s.t.app.request(
+      `/images/content?url=${encodeURIComponent(url)}&variant=thumb`,
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "image/webp");
+    const out = await sharp(new Uint8Array(await res.arrayBuffer())).metadata();
+    assert.deepEqual([out.format, out.width, out.height], ["webp", 32, 24]);
+    const card = await s.t.app.request(
+      `/images/content?url=${encodeURIComponent(url)}&variant=small`,
+    );
+    const cardMeta = await sharp(new Uint8Array(await card.arrayBuffer())).metadata();
+    assert.deepEqual([cardMeta.format, cardMeta.width, cardMeta.height], ["jpeg", 16, 16]);
+  }
+  assert.equal(s.t.service.transforms.stats.computed, 4);
+  assert.equal(
+    (await s.t.app.request(`/images/content?url=${encodeURIComponent(a)}&variant=nope`)).status,
+    404,
+  );
 
   const nd = (await (await s.t.app.request(`/jobs/${job.id}/results.ndjson`)).text())
     .trim().split("\n").map((l) => JSON.parse(l));
@@ -93,4 +116,35 @@ Deno.test("bad variants are refused with 400 and create nothing", async () => {
   }
   const jobs = await (await s.t.app.request("/jobs")).json();
   assert.equal(jobs.items.length, 0);
+});
+
+Deno.test("transforms by hash: /blobs/{sha256}?w= is cached like any derivative, and deleting the image removes every copy from disk", async () => {
+  await using s = await setup();
+  const url = s.origin.url("/a.jpg");
+  await waitForJob(s.t.app, (await submit(s.t.app, { urls: [url], variants: [thumb] })).id);
+  const { sha256 } = await metadata(s, url);
+  const res = await s.t.app.request(`/blobs/${sha256}?w=20&format=png`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("cache-control"), "public, max-age=31536000, immutable");
+  const out = await sharp(new Uint8Array(await res.arrayBuffer())).metadata();
+  assert.deepEqual([out.format, out.width], ["png", 20]);
+  const ranged = await s.t.app.request(`/blobs/${sha256}?w=20&format=png`, {
+    headers: { range: "bytes=0-3" },
+  });
+  assert.equal(ranged.status, 206);
+  assert.deepEqual([...new Uint8Array(await ranged.arrayBuffer())], [0x89, 0x50, 0x4e, 0x47]);
+  await assertProblem(await s.t.app.request(`/blobs/${sha256}?variant=thumb`), 400);
+
+  const files = async () => {
+    const out: string[] = [];
+    for await (const sha of s.t.service.blobs.list()) out.push(sha);
+    return out;
+  };
+  assert.equal((await files()).length, 3, "the original, the thumb variant and the png copy");
+  const del = await s.t.app.request(`/images?url=${encodeURIComponent(url)}`, {
+    method: "DELETE",
+  });
+  assert.equal(del.status, 204);
+  assert.deepEqual(await files(), []);
+  await assertProblem(await s.t.app.request(`/blobs/${sha256}?w=20&format=png`), 404);
 });

@@ -9,7 +9,7 @@ export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "
 export const OUT = `${ROOT}/bench/.out`;
 export const LOG_DIR = `${OUT}/logs`;
 
-/** The permissions `deno task start` gives the service (plus --unstable-kv, as the tests use). */
+/** The permissions `deno task start` gives the service (plus --unstable-kv and --allow-sys, as the tests use). */
 export const SERVICE_ARGS = [
   "run",
   "--unstable-kv",
@@ -18,6 +18,8 @@ export const SERVICE_ARGS = [
   "--allow-write",
   "--allow-env",
   "--allow-sys",
+  // sharp's native addon (image transforms), as `deno task start` gives it.
+  "--allow-ffi",
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each service run there.
   ...(Deno.env.get("BENCH_CPU_PROF")
     ? ["--cpu-prof", `--cpu-prof-dir=${Deno.env.get("BENCH_CPU_PROF")}`]

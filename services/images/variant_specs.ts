@@ -31,5 +31,5 @@ export function hasVariants(existing: VariantSpec[] | undefined, wanted: Variant
 
 function sameSpec(a: VariantSpec | undefined, b: VariantSpec): boolean {
   return a !== undefined && a.w === b.w && a.h === b.h && a.fit === b.fit &&
-    a.format === b.format && a.quality === b.quality;
+    a.format === b.format && a.quality === b.quality && a.metadata === b.metadata;
 }

@@ -1,20 +1,9 @@
 import type { OriginCaching } from "../fetch/caching.ts";
 import type { FailureReason } from "../fetch/reasons.ts";
 import type { ImageFormat } from "../image/types.ts";
+import type { VariantSpec } from "../transform/variants.ts";
 
-/**
- * A named resize/recompress a job asks for, computed right after each of
- * its downloads and served with `variant=<name>`. Absent fields take the
- * transform's defaults.
- */
-export interface VariantSpec {
-  name: string;
-  w?: number;
-  h?: number;
-  fit?: "cover" | "contain" | "inside";
-  format?: "webp" | "avif" | "jpeg" | "png";
-  quality?: number;
-}
+export type { VariantSpec };
 
 /** A submitted batch. Counts live in separate counter keys so workers never contend on this record. */
 export interface JobRecord {

@@ -2,6 +2,7 @@ import { createApp } from "../../routes/app.ts";
 import { serviceDeps } from "../../routes/deps.ts";
 import { parseConfig } from "../../services/config.ts";
 import { openService, type Service } from "../../services/service.ts";
+import type { SharpImporter } from "../../services/transform/sharp_loader.ts";
 
 export interface TestService {
   service: Service;
@@ -17,7 +18,13 @@ export interface TestService {
  */
 export async function startTestService(
   env: Record<string, string> = {},
-  opts: { startWorker?: boolean; notifyWorker?: boolean; withoutQueue?: boolean } = {},
+  opts: {
+    startWorker?: boolean;
+    notifyWorker?: boolean;
+    withoutQueue?: boolean;
+    /** Replaces `import("sharp")` (a loader that throws leaves transforms unavailable). */
+    importSharp?: SharpImporter;
+  } = {},
 ): Promise<TestService> {
   const dataDir = await Deno.makeTempDir({ prefix: "image-ingest-test-" });
   const config = parseConfig({
@@ -30,7 +37,7 @@ export async function startTestService(
   });
   // Pretend the KV is remote: no queue, so only the sweep can start work.
   if (opts.withoutQueue) config.kvIsRemote = true;
-  const service = await openService(config);
+  const service = await openService(config, { importSharp: opts.importSharp });
   const app = createApp({
     ...serviceDeps(service),
     onJobCreated: opts.startWorker === false || opts.notifyWorker === false
