@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { fsck, isClean } from "../services/fsck.ts";
 import { startTestService, type TestService } from "./support/app.ts";
 import { allItems, submit, waitForJob } from "./support/http.ts";
 import { waitFor } from "./support/image_origin.ts";
@@ -205,6 +206,8 @@ Deno.test("changed bytes on a refresh: a new blob, new sha256, new storedAt and 
   assert.deepEqual(await storedBlobs(s.t), [sha256(v2)]);
   assert.equal(await s.t.service.refs.count(sha256(v1)), 0);
   assert.equal(await s.t.service.refs.count(sha256(v2)), 1);
+  const report = await fsck(s.t.service, { repair: false, minOrphanAgeMs: 0 });
+  assert.ok(isClean(report), JSON.stringify(report));
 });
 
 Deno.test("a 304 to a request that carried no validators fails as http_304 and leaves the image as it was", async () => {
