@@ -123,12 +123,20 @@ export class ImagesRepo {
   /**
    * Reads what an index write over `existing` needs to keep the reference
    * counts right when it stores `sha256` (durable already). Throws BlobGone
-   * when those bytes were collected after they were written.
+   * when those bytes were collected after they were written. `optimistic`
+   * skips reading the bytes' collection mark (see BlobRefs.assumeUnmarked):
+   * for a first try whose failure is followed by `put`.
    */
-  async planRefs(existing: ImageRecord | null, sha256: string): Promise<RefPlan> {
+  async planRefs(
+    existing: ImageRecord | null,
+    sha256: string,
+    opts: { optimistic?: boolean } = {},
+  ): Promise<RefPlan> {
     if (existing?.sha256 === sha256) return {};
     const [add, count] = await Promise.all([
-      this.#refs.prepareAdd(sha256, async () => (await this.#blobs.stat(sha256)) !== null),
+      opts.optimistic
+        ? this.#refs.assumeUnmarked(sha256)
+        : this.#refs.prepareAdd(sha256, async () => (await this.#blobs.stat(sha256)) !== null),
       existing
         ? this.#reads.getMany<[Deno.KvU64]>([this.#refs.keys.refs(existing.sha256)])
           .then(([c]) => c)

@@ -351,7 +351,8 @@ async function index(
   outcome: Outcome | null,
 ): Promise<Failed | null> {
   try {
-    const plan = await ctx.images.planRefs(url.image.value, record.sha256);
+    // A first try without reading the collection mark; `put` reads it.
+    const plan = await ctx.images.planRefs(url.image.value, record.sha256, { optimistic: true });
     let freed: string | null = null;
     const res = await ctx.batcher.commit((w) => {
       freed = ctx.images.addPut(w, record, claim.item.urlHash, url.image, plan).freed;
